@@ -1,0 +1,182 @@
+"""Input pipeline: a tfds split held in host memory and read by position.
+
+Why in memory and by position: the GAN data sets this codebase targets (MNIST, Fashion-MNIST,
+CIFAR-10, small face sets) fit in host RAM, and a batch that is a pure function of
+(seed, global batch index) makes resume exact with no iterator state in the checkpoint, and makes
+the global batch independent of how many processes and devices share it.
+
+Offline first: a prepared tfds data_dir is used as is; otherwise the original files in
+`$GAN_JAX_DATA_DIR/<dataset>/` are prepared with tfds' own builder (checksums verified by tfds);
+otherwise tfds downloads, but only after a quick network probe, so that a machine without network
+gets one clear error within seconds instead of tfds' ~200 s retry loop.
+"""
+import os
+import pathlib
+import socket
+import threading
+from typing import Any, Dict, Optional
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+DATA_DIR_ENV = 'GAN_JAX_DATA_DIR'
+TFDS_DIR_ENV = 'TFDS_DATA_DIR'
+
+# What `$GAN_JAX_DATA_DIR/<dataset>/` must hold for an offline preparation (tfds' file names).
+_EXPECTED_FILES = {
+    name: ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+           't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+    for name in ('mnist', 'fashion_mnist')
+}
+
+
+class DataUnavailableError(RuntimeError):
+  """The data set is neither prepared, nor in the local mirror, nor downloadable."""
+
+
+def default_local_mirror() -> Optional[pathlib.Path]:
+  """`$GAN_JAX_DATA_DIR`, else `../shared/data` beside the repository when it exists."""
+  if os.environ.get(DATA_DIR_ENV):
+    return pathlib.Path(os.environ[DATA_DIR_ENV])
+  shared = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data'
+  return shared if shared.is_dir() else None
+
+
+def default_tfds_dir() -> str:
+  return os.environ.get(TFDS_DIR_ENV) or os.path.expanduser('~/tensorflow_datasets')
+
+
+def _network_reachable(host: str = 'storage.googleapis.com', timeout: float = 5.0) -> bool:
+  """A bounded probe: DNS and TCP to tfds' download host, in a thread we never wait on long."""
+  result = []
+
+  def probe():
+    try:
+      socket.create_connection((host, 443), timeout=timeout).close()
+      result.append(True)
+    except OSError:
+      result.append(False)
+
+  thread = threading.Thread(target=probe, daemon=True)
+  thread.start()
+  thread.join(timeout + 1)
+  return bool(result and result[0])
+
+
+def get_builder(name: str, *, tfds_dir: Optional[str] = None, local_mirror: Optional[str] = None):
+  """Returns a prepared tfds builder for `name`, preparing it offline when it can."""
+  import tensorflow_datasets as tfds  # Heavy; only the data path pays for it.
+  tfds_dir = tfds_dir or default_tfds_dir()
+  builder = tfds.builder(name, data_dir=tfds_dir)
+  if builder.is_prepared():
+    return builder
+  mirror = pathlib.Path(local_mirror) if local_mirror else default_local_mirror()
+  manual_dir = mirror / name if mirror else None
+  expected = _EXPECTED_FILES.get(name)
+  if manual_dir and manual_dir.is_dir() and (
+      expected is None or all((manual_dir / f).exists() for f in expected)):
+    logging.info('Preparing %s into %s from local files in %s', name, tfds_dir, manual_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir), try_download_gcs=False))
+    return builder
+  if os.environ.get('GAN_JAX_OFFLINE') or not _network_reachable():
+    files = ', '.join(expected) if expected else "the files tfds' builder downloads"
+    raise DataUnavailableError(
+        f'Dataset {name!r} is not prepared in {tfds_dir} and there is no network. '
+        f'Put the original files ({files}) in ${DATA_DIR_ENV}/{name}/ '
+        f'(now {DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, "<unset>")}) '
+        f'or a prepared tfds data_dir in ${TFDS_DIR_ENV}.')
+  builder.download_and_prepare()
+  return builder
+
+
+def _resize(images: np.ndarray, size: int, method: str) -> np.ndarray:
+  """uint8 NHWC -> uint8 NHWC at `size`; 'pad' centres the image on a black border."""
+  h = images.shape[1]
+  if h == size:
+    return images
+  if method == 'pad':
+    lo = (size - h) // 2
+    if lo < 0:
+      raise ValueError(f'Cannot pad {h}x{h} images to {size}x{size}.')
+    return np.pad(images, ((0, 0), (lo, size - h - lo), (lo, size - h - lo), (0, 0)))
+  import tensorflow as tf
+  out = tf.image.resize(images, (size, size), method=method, antialias=True)
+  return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
+
+
+def load_split(dataset: ml_collections.ConfigDict, *, split: Optional[str] = None,
+               image_size: Optional[int] = None) -> Dict[str, Any]:
+  """Loads a whole split into host memory.
+
+  Returns a dict with `image` (N, H, W, C) uint8, `label` (N,) int32 or None and `num_classes`
+  (0 without labels).
+  """
+  name = dataset.name
+  split = split or dataset.split
+  if name in SOURCES:  # Data sets that are not tfds (generated toys, small face sets).
+    data = SOURCES[name](dataset, split)
+  else:
+    import tensorflow_datasets as tfds
+    builder = get_builder(name, tfds_dir=dataset.get('tfds_dir'),
+                          local_mirror=dataset.get('local_mirror'))
+    arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    features = builder.info.features
+    has_label = 'label' in features
+    data = {
+        'image': arrays['image'],
+        'label': arrays['label'].astype(np.int32) if has_label else None,
+        'num_classes': features['label'].num_classes if has_label else 0,
+    }
+  if image_size and data['image'].ndim == 4:
+    data['image'] = _resize(data['image'], image_size, dataset.get('resize', 'bilinear'))
+  return data
+
+
+def to_model_range(images: np.ndarray) -> np.ndarray:
+  """uint8 [0, 255] -> float32 [-1, 1], the range of the generator's tanh."""
+  return images.astype(np.float32) / 127.5 - 1.0
+
+
+def global_batch_indices(num_examples: int, batch_size: int, batch_index: int,
+                         seed: int) -> np.ndarray:
+  """Example indices of global batch `batch_index`: epoch-wise shuffles drawn from (seed, epoch).
+
+  A pure function of its arguments, so any batch can be recomputed after a restart. Batches may
+  straddle an epoch boundary.
+  """
+  start = batch_index * batch_size
+  positions = np.arange(start, start + batch_size)
+  epochs = positions // num_examples
+  out = np.empty(batch_size, np.int64)
+  for epoch in np.unique(epochs):
+    perm = np.random.default_rng([seed, int(epoch)]).permutation(num_examples)
+    mask = epochs == epoch
+    out[mask] = perm[positions[mask] % num_examples]
+  return out
+
+
+def get_batch(data: Dict[str, Any], *, batch_size: int, batch_index: int, seed: int,
+              process_index: Optional[int] = None,
+              process_count: Optional[int] = None) -> Dict[str, np.ndarray]:
+  """This process's share of global batch `batch_index`, as model inputs.
+
+  Each process takes a disjoint, contiguous slice of the global batch, so the global batch is the
+  same whatever the number of processes.
+  """
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  idx = global_batch_indices(len(data['image']), batch_size, batch_index, seed)
+  per_process = batch_size // process_count
+  idx = idx[process_index * per_process:(process_index + 1) * per_process]
+  images = data['image'][idx]
+  batch = {'image': to_model_range(images) if images.dtype == np.uint8 else images}
+  if data.get('label') is not None:
+    batch['label'] = data['label'][idx]
+  return batch
+
+
+# Non-tfds sources: name -> fn(dataset_config, split) returning load_split's dict.
+SOURCES = {}
