@@ -20,6 +20,7 @@ class Upsample(nn.Module):
   padding: Any = 'SAME'
   use_bias: bool = False
   kernel_init: Callable = nn.initializers.normal(0.02)
+  impl: str = 'auto'  # 'conv_transpose' | 'subpixel' | 'auto' (the fast path lands here).
 
   @nn.compact
   def __call__(self, x):

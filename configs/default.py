@@ -1,0 +1,62 @@
+"""Shared defaults for every gan_jax config; the model configs change a few fields.
+
+  python -m gan_jax.main --config=configs/default.py --workdir=/tmp/gan_default
+"""
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = 'mnist'  # Any tfds image dataset with `image` (and `label`).
+  config.dataset.split = 'train'
+  config.dataset.eval_split = 'test'
+  config.dataset.resize = 'bilinear'  # How images reach `image_size`: 'bilinear' or 'pad'.
+  config.dataset.tfds_dir = ''  # '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.dataset.local_mirror = ''  # '' = $GAN_JAX_DATA_DIR or ../shared/data beside the repo.
+  config.image_size = 28
+
+  config.model = 'dcgan'  # 'mlp', 'dcgan' or 'dcgan_seed32'.
+  config.conditional = False  # G(z|y), D(x|y) with the dataset's labels (Mirza & Osindero).
+  config.latent_dim = 100
+  config.prior = 'normal'  # 'normal' N(0, I) or 'uniform' U(-1, 1).
+  config.mlp = ml_collections.ConfigDict()
+  config.mlp.g_hidden = (256, 512, 1024)
+  config.mlp.d_hidden = (512, 256)
+  config.mlp.dropout = 0.3
+  config.dcgan = ml_collections.ConfigDict()
+  config.dcgan.width = 64
+  config.dcgan.kernel_size = 4
+  config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose' or 'subpixel'.
+
+  config.loss = 'non_saturating'  # Or 'minimax', the saturating log(1 - D(G(z))).
+  config.num_d_steps = 1  # k in Algorithm 1.
+  config.batch_size = 64  # Global batch, split over all devices of all processes.
+  config.num_train_steps = 10_000  # Generator updates.
+  config.optim = ml_collections.ConfigDict()
+  config.optim.name = 'adam'  # 'adam' or 'sgd' (with momentum, the original paper's choice).
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+  config.optim.momentum = 0.5
+
+  config.parallel = 'pmap'  # 'pmap' or 'shard_map': the same step, two ways to run it.
+  config.log_every_steps = 100
+  config.sample_every_steps = 1000
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  config.sample_grid_size = 8  # An 8x8 grid (conditional: one row per class).
+  return config
+
+
+def runlocal(config):
+  """Shrinks a config for a laptop or a test (big_vision's `:runlocal`)."""
+  config.num_train_steps = 20
+  config.batch_size = 16
+  config.log_every_steps = 5
+  config.sample_every_steps = 10
+  config.checkpoint_every_steps = 10
+  return config

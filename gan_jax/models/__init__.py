@@ -1,0 +1,47 @@
+"""Generators and discriminators, chosen by `config.model`.
+
+A dict from name to constructor is all the indirection there is (scenic's "fork rather than
+abstract"): a new architecture is a new entry.
+"""
+from typing import Optional, Tuple
+
+import flax.linen as nn
+import ml_collections
+
+from gan_jax.models.dcgan import (DCGANDiscriminator, DCGANGenerator, SeedDiscriminator32,
+                                  SeedGenerator32)
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def _mlp(config, shape, num_classes, axis_name):
+  kw = dict(dropout=config.mlp.dropout, num_classes=num_classes, axis_name=axis_name)
+  return (MLPGenerator(output_shape=shape, hidden=tuple(config.mlp.g_hidden), **kw),
+          MLPDiscriminator(hidden=tuple(config.mlp.d_hidden), **kw))
+
+
+def _dcgan(config, shape, num_classes, axis_name):
+  size, channels = shape[0], shape[-1]
+  kw = dict(image_size=size, width=config.dcgan.width, kernel_size=config.dcgan.kernel_size,
+            num_classes=num_classes, axis_name=axis_name)
+  return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl, **kw),
+          DCGANDiscriminator(**kw))
+
+
+def _dcgan_seed32(config, shape, num_classes, axis_name):
+  del config
+  if shape != (32, 32, shape[-1]) or num_classes:
+    raise ValueError(f'dcgan_seed32 makes unconditional 32x32 images, not {shape}'
+                     f'{" with labels" if num_classes else ""}; set --config.image_size=32.')
+  return SeedGenerator32(channels=shape[-1], axis_name=axis_name), SeedDiscriminator32(axis_name)
+
+
+MODELS = {'mlp': _mlp, 'dcgan': _dcgan, 'dcgan_seed32': _dcgan_seed32}
+
+
+def create_models(config: ml_collections.ConfigDict, *, data_shape: Tuple[int, ...],
+                  num_classes: int = 0,
+                  axis_name: Optional[str] = None) -> Tuple[nn.Module, nn.Module]:
+  """(generator, discriminator) for `config.model` producing samples of `data_shape`."""
+  if config.model not in MODELS:
+    raise ValueError(f'Unknown model {config.model!r}; choose one of {sorted(MODELS)}.')
+  return MODELS[config.model](config, tuple(data_shape), num_classes, axis_name)

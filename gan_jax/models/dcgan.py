@@ -1,0 +1,115 @@
+"""DCGAN (Radford et al. 2016) and the seed's 32x32 net (seed 002, "Practice 2").
+
+`DCGANGenerator`/`DCGANDiscriminator` follow the paper's guidelines: no pooling (strided
+convolutions in D, fractional-strided ones in G), BatchNorm in both but not on G's output or D's
+input, no fully connected hidden layers (z is projected and reshaped, the paper's first layer; D's
+last feature map is flattened into one logit), ReLU in G with a Tanh output, LeakyReLU(0.2) in D,
+N(0, 0.02) weights. Layers followed by BatchNorm carry no bias: BN cancels it, so its true
+gradient is zero and Adam would only amplify float noise into full-size steps (which breaks the
+equality of runs over different device counts).
+"""
+import math
+from typing import Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan_jax.models import layers
+from gan_jax.models.upsample import Upsample
+
+_init = nn.initializers.normal(0.02)
+
+
+def num_upsamplings(image_size: int) -> int:
+  """28 -> 7x7 start, 32/64 -> 4x4 start, doubling each layer."""
+  start = 7 if image_size % 7 == 0 else 4
+  n = math.log2(image_size / start)
+  if n < 1 or n != int(n):
+    raise ValueError(f'DCGAN cannot make {image_size}x{image_size} images: the size must be '
+                     f'7*2^n or 4*2^n (e.g. 28, 32, 64). Set --config.image_size accordingly.')
+  return int(n)
+
+
+class DCGANGenerator(nn.Module):
+  image_size: int = 28
+  channels: int = 1
+  width: int = 64  # Feature maps of the last hidden layer; doubles towards the 4x4 (7x7) start.
+  kernel_size: int = 4
+  num_classes: int = 0
+  upsample_impl: str = 'auto'
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    n = num_upsamplings(self.image_size)
+    start = self.image_size >> n
+    x = z
+    if self.num_classes:  # Mirza & Osindero: the label enters G together with z.
+      x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
+    features = self.width * 2 ** (n - 1)
+    x = nn.Dense(start * start * features, use_bias=False, kernel_init=_init)(x)
+    x = x.reshape((z.shape[0], start, start, features))
+    x = nn.relu(layers.batch_norm(train, self.axis_name)(x))
+    for i in range(n - 1):
+      x = Upsample(features // 2 ** (i + 1), self.kernel_size, impl=self.upsample_impl)(x)
+      x = nn.relu(layers.batch_norm(train, self.axis_name)(x))
+    x = Upsample(self.channels, self.kernel_size, use_bias=True, impl=self.upsample_impl)(x)
+    return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+  image_size: int = 28
+  width: int = 64
+  kernel_size: int = 4
+  num_classes: int = 0
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    n = num_upsamplings(self.image_size)
+    if self.num_classes:  # The label enters D as constant one-hot planes beside the image.
+      planes = layers.one_hot_labels(labels, self.num_classes)[:, None, None, :]
+      x = jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], self.num_classes))], -1)
+    k = (self.kernel_size, self.kernel_size)
+    for i in range(n):
+      x = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=i == 0, kernel_init=_init)(x)
+      if i > 0:  # No BatchNorm on D's input layer.
+        x = layers.batch_norm(train, self.axis_name)(x)
+      x = nn.leaky_relu(x, 0.2)
+    return nn.Dense(1, kernel_init=_init)(x.reshape((x.shape[0], -1)))[:, 0]
+
+
+def _upsample_nearest(x):
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+# The public code behind the seed's table passes 0.8 as BatchNorm's epsilon through a positional
+# slip (`BatchNorm2d(c, 0.8)` meant momentum); we use the normal epsilon of `layers.batch_norm`.
+class SeedGenerator32(nn.Module):
+  """G: Linear 100->8192, 128x8x8, BN, Up, Conv 128, BN, LReLU, Up, Conv 64, BN, LReLU, Conv 1."""
+  channels: int = 1
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    x = nn.Dense(128 * 8 * 8)(z).reshape((z.shape[0], 8, 8, 128))
+    x = layers.batch_norm(train, self.axis_name)(x)
+    for features in (128, 64):
+      x = nn.Conv(features, (3, 3), padding=1)(_upsample_nearest(x))
+      x = nn.leaky_relu(layers.batch_norm(train, self.axis_name)(x), 0.2)
+    return jnp.tanh(nn.Conv(self.channels, (3, 3), padding=1)(x))
+
+
+class SeedDiscriminator32(nn.Module):
+  """D: Conv s2 16, then 32/64/128 blocks of Conv s2, LReLU, Dropout2d(0.25), BN; Linear 512->1."""
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    for i, features in enumerate((16, 32, 64, 128)):
+      x = nn.Conv(features, (3, 3), (2, 2), padding=1)(x)  # PyTorch's padding=1 alignment.
+      x = nn.leaky_relu(x, 0.2)
+      x = layers.Dropout(0.25, self.axis_name, broadcast_dims=(1, 2))(x, train=train)
+      if i > 0:
+        x = layers.batch_norm(train, self.axis_name)(x)
+    return nn.Dense(1)(x.reshape((x.shape[0], -1)))[:, 0]

@@ -1,0 +1,240 @@
+"""Pure training steps of Goodfellow et al. (2014), Algorithm 1.
+
+Every step is written once, per replica: `(state, batch, ...) -> (state, metrics)`. With
+`axis_name=None` a step runs on one device as plain `jax.jit`-able code; with an axis name it runs
+under `jax.pmap` (or `shard_map`) and averages gradients, metrics and BatchNorm statistics across
+that axis, so the result does not depend on how many devices share the global batch.
+
+Randomness is derived inside from the state: `fold_in(state.rng, state.step)`, then one key per
+sub-step. Latents and labels are drawn for the global batch and sliced per device (see
+`_global_draw`), again so that 1 and 8 devices compute the same numbers.
+"""
+import functools
+from typing import Any, Dict, Optional, Tuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses
+
+Batch = Dict[str, jax.Array]
+Metrics = Dict[str, jax.Array]
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything a run needs to continue: both players, their optimisers and the random key."""
+  step: jax.Array  # Number of completed train_steps (generator updates).
+  g_params: Any
+  d_params: Any
+  g_batch_stats: Any
+  d_batch_stats: Any
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+  rng: jax.Array
+  generator: nn.Module = flax.struct.field(pytree_node=False)
+  discriminator: nn.Module = flax.struct.field(pytree_node=False)
+  g_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  latent_dim: int = flax.struct.field(pytree_node=False, default=100)
+  prior: str = flax.struct.field(pytree_node=False, default='normal')
+  num_classes: int = flax.struct.field(pytree_node=False, default=0)
+
+
+def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.Array:
+  """z ~ N(0, I) or U(-1, 1)^d, the two priors of the seeds."""
+  if prior == 'normal':
+    return jax.random.normal(rng, (num, latent_dim))
+  if prior == 'uniform':
+    return jax.random.uniform(rng, (num, latent_dim), minval=-1.0, maxval=1.0)
+  raise ValueError(f'Unknown prior {prior!r}; choose normal or uniform.')
+
+
+def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
+                 data_shape: Tuple[int, ...], rng: jax.Array, latent_dim: int = 100,
+                 prior: str = 'normal', num_classes: int = 0) -> GANState:
+  """Initialises both players (unreplicated)."""
+  g_rng, d_rng, rng = jax.random.split(rng, 3)
+  z = jnp.zeros((2, latent_dim))
+  labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+  g_vars = generator.init(g_rng, z, labels, train=False)
+  d_vars = discriminator.init(d_rng, jnp.zeros((2, *data_shape)), labels, train=False)
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars['params'], d_params=d_vars['params'],
+      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}),
+      g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
+      rng=rng, generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+      latent_dim=latent_dim, prior=prior, num_classes=num_classes)
+
+
+def _pmean(tree, axis_name):
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def _global_draw(draw, rng, local_num: int, axis_name: Optional[str]):
+  """Draws `local_num` rows per device from one draw over the global batch.
+
+  Drawing per device would make the numbers depend on the device count; drawing globally and
+  slicing costs a little redundant generation and keeps runs over 1 or 8 devices identical.
+  """
+  if axis_name is None:
+    return draw(rng, local_num)
+  num_devices = jax.lax.axis_size(axis_name)
+  rows = draw(rng, local_num * num_devices)
+  return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * local_num, local_num)
+
+
+def _latents(state: GANState, rng, local_num, axis_name):
+  draw = lambda r, n: sample_latent(r, n, state.latent_dim, state.prior)
+  return _global_draw(draw, rng, local_num, axis_name)
+
+
+def _random_labels(state: GANState, rng, local_num, axis_name):
+  if not state.num_classes:
+    return None
+  draw = lambda r, n: jax.random.randint(r, (n,), 0, state.num_classes)
+  return _global_draw(draw, rng, local_num, axis_name)
+
+
+def generate(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
+             train: bool = False, rng: Optional[jax.Array] = None,
+             axis_name: Optional[str] = None):
+  """G(z | labels). Returns (samples, new G batch_stats; unchanged when not training)."""
+  variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+  if not train:
+    return state.generator.apply(variables, z, labels, train=False), state.g_batch_stats
+  samples, new_vars = state.generator.apply(variables, z, labels, train=True,
+                                            rngs={'dropout': rng}, mutable=['batch_stats'])
+  return samples, new_vars.get('batch_stats', {})
+
+
+def _discriminate(state, d_params, batch_stats, x, labels, rng):
+  """D's logits in training mode, and D's batch statistics updated by this batch."""
+  logits, new_vars = state.discriminator.apply(
+      {'params': d_params, 'batch_stats': batch_stats}, x, labels, train=True,
+      rngs={'dropout': rng}, mutable=['batch_stats'])
+  return logits, new_vars.get('batch_stats', {})
+
+
+def _step_rng(state: GANState) -> jax.Array:
+  return jax.random.fold_in(state.rng, state.step)
+
+
+def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
+           axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
+  """One discriminator update on a real batch and fresh fakes (G is held fixed).
+
+  `batch['image']` is this device's (B, ...) real batch in [-1, 1]; `batch['label']` is required
+  for conditional models. `rng` defaults to one derived from the state's key and step.
+  """
+  rng = _step_rng(state) if rng is None else rng
+  z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
+  real, labels = batch['image'], batch.get('label')
+  z = _latents(state, z_rng, real.shape[0], axis_name)
+  # Fakes come from G in training mode (as in the reference implementations); G's running
+  # statistics are updated by the generator step only.
+  fake, _ = generate(state, z, labels, train=True, rng=g_rng, axis_name=axis_name)
+  fake = jax.lax.stop_gradient(fake)
+
+  def loss_fn(d_params):
+    # Real and fake go through D separately, so BatchNorm normalises each batch on its own.
+    real_logits, stats = _discriminate(state, d_params, state.d_batch_stats, real, labels,
+                                       real_rng)
+    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
+    loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
+    return loss, (real_logits, fake_logits, stats)
+
+  (loss, (real_logits, fake_logits, stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.d_params)
+  grads = _pmean(grads, axis_name)
+  updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+  d_params = optax.apply_updates(state.d_params, updates)
+  metrics = _pmean({
+      'd_loss': loss,
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),  # D(x)
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),  # D(G(z))
+      'd_real_acc': jnp.mean(real_logits > 0),
+      'd_fake_acc': jnp.mean(fake_logits < 0),
+  }, axis_name)
+  metrics['d_grad_norm'] = optax.global_norm(grads)
+  metrics['d_param_norm'] = optax.global_norm(d_params)
+  state = state.replace(d_params=d_params, d_opt_state=d_opt_state, d_batch_stats=stats)
+  return state, metrics
+
+
+def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturating',
+           rng: Optional[jax.Array] = None,
+           axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
+  """One generator update against the current D. `batch` only sets this device's batch size."""
+  rng = _step_rng(state) if rng is None else rng
+  z_rng, y_rng, g_rng, d_rng = jax.random.split(rng, 4)
+  local_num = batch['image'].shape[0]
+  z = _latents(state, z_rng, local_num, axis_name)
+  labels = _random_labels(state, y_rng, local_num, axis_name)
+  loss_of_logits = losses.GENERATOR_LOSSES[generator_loss]
+
+  def loss_fn(g_params):
+    fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True, rng=g_rng,
+                             axis_name=axis_name)
+    # D in training mode, as in its own step; its statistics' update is D's step's business.
+    fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
+                                   d_rng)
+    return loss_of_logits(fake_logits=fake_logits), (fake_logits, g_stats)
+
+  (loss, (fake_logits, g_stats)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.g_params)
+  grads = _pmean(grads, axis_name)
+  updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}, axis_name)
+  metrics['g_grad_norm'] = optax.global_norm(grads)
+  metrics['g_param_norm'] = optax.global_norm(g_params)
+  state = state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
+  return state, metrics
+
+
+def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
+               generator_loss: str = 'non_saturating',
+               axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
+  """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
+  generator update.
+
+  `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
+  Returns D's metrics averaged over its k updates and G's metrics.
+  """
+  rng = _step_rng(state)
+
+  def one_d_step(state, sub):
+    i, sub_batch = sub
+    return d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), axis_name=axis_name)
+
+  state, d_metrics = jax.lax.scan(one_d_step, state, (jnp.arange(num_d_steps), batch))
+  last = jax.tree.map(lambda x: x[-1], batch)
+  state, g_metrics = g_step(state, last, generator_loss=generator_loss,
+                            rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
+  metrics = {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+  return state.replace(step=state.step + 1), metrics
+
+
+def make_train_step(config, *, axis_name: Optional[str] = 'batch'):
+  """`train_step` with the config's static choices bound (for pmap/jit)."""
+  if config.loss not in losses.GENERATOR_LOSSES:
+    raise ValueError(f'Unknown generator loss {config.loss!r}; choose one of '
+                     f'{sorted(losses.GENERATOR_LOSSES)}.')
+  return functools.partial(train_step, num_d_steps=config.num_d_steps,
+                           generator_loss=config.loss, axis_name=axis_name)
+
+
+def make_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:
+  """Adam (beta1 = 0.5 for DCGAN) or SGD with momentum (the original paper's choice)."""
+  if learning_rate <= 0:
+    raise ValueError(f'Learning rates must be positive, got {learning_rate}.')
+  if optim.name == 'adam':
+    return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2)
+  if optim.name == 'sgd':
+    return optax.sgd(learning_rate, momentum=optim.momentum or None)
+  raise ValueError(f'Unknown optimizer {optim.name!r}; choose adam or sgd.')

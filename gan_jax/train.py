@@ -1,0 +1,261 @@
+"""The training loop: data, steps over all devices, logs, sample grids, checkpoints, resume.
+
+The loop owns the host-side work only; the maths is in `steps.py`. One compiled step is called
+per iteration; metrics stay on device until a log step fetches them all at once.
+"""
+import functools
+import hashlib
+import json
+import os
+import signal
+import time
+from typing import Any, Dict, Optional
+
+from absl import logging
+from clu import metric_writers
+from clu import periodic_actions
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from gan_jax import images
+from gan_jax import input_pipeline
+from gan_jax import models
+from gan_jax import steps
+
+AXIS = 'batch'
+
+
+class ArchitectureMismatchError(ValueError):
+  """The workdir holds a checkpoint of a different architecture than the config builds."""
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Fails fast, before data or compilation, on settings that cannot run."""
+  n = jax.device_count()
+  if config.batch_size <= 0 or config.batch_size % n:
+    raise ValueError(f'batch_size={config.batch_size} must be a positive multiple of the '
+                     f'{n} devices; set --config.batch_size to a multiple of {n}.')
+  for key in ('num_train_steps', 'num_d_steps', 'log_every_steps', 'sample_every_steps',
+              'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
+    if config[key] <= 0:
+      raise ValueError(f'{key}={config[key]} must be positive; set --config.{key}.')
+  for key in ('g_lr', 'd_lr'):
+    if config.optim[key] <= 0:
+      raise ValueError(f'optim.{key}={config.optim[key]} must be positive.')
+  if config.model not in models.MODELS:
+    raise ValueError(f'Unknown model {config.model!r}; choose one of {sorted(models.MODELS)}.')
+  if config.parallel not in ('pmap', 'shard_map'):
+    raise ValueError(f'Unknown parallel={config.parallel!r}; choose pmap or shard_map.')
+
+
+def create_train_state(config, *, data_shape, num_classes: int,
+                       axis_name: Optional[str] = AXIS) -> steps.GANState:
+  generator, discriminator = models.create_models(
+      config, data_shape=data_shape, num_classes=num_classes, axis_name=axis_name)
+  return steps.create_state(
+      generator=generator, discriminator=discriminator,
+      g_tx=steps.make_optimizer(config.optim, config.optim.g_lr),
+      d_tx=steps.make_optimizer(config.optim, config.optim.d_lr),
+      data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
+      latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes)
+
+
+def architecture(config, state: steps.GANState) -> Dict[str, Any]:
+  """What a checkpoint must match: model name and every parameter's path and shape."""
+  shapes = jax.tree_util.tree_flatten_with_path(
+      {'g': state.g_params, 'd': state.d_params})[0]
+  desc = ';'.join(f'{jax.tree_util.keystr(p)}:{tuple(np.shape(x))}' for p, x in shapes)
+  return {'model': config.model, 'conditional': bool(config.conditional),
+          'num_classes': state.num_classes, 'latent_dim': state.latent_dim,
+          'param_shapes_sha1': hashlib.sha1(desc.encode()).hexdigest()}
+
+
+def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True),
+      item_names=('state', 'meta'))
+
+
+def save_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState, meta) -> None:
+  step = int(state.step)
+  mngr.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+      meta=ocp.args.JsonSave(meta)))
+
+
+def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
+                       meta) -> steps.GANState:
+  """The latest checkpoint into `state`'s structure, or `state` itself when there is none."""
+  step = mngr.latest_step()
+  if step is None:
+    return state
+  saved = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+  if saved != meta:
+    raise ArchitectureMismatchError(
+        f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
+        f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
+  target = flax.serialization.to_state_dict(state)
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(target)))['state']
+  logging.info('Resumed from %s at step %d', mngr.directory, step)
+  return flax.serialization.from_state_dict(state, restored)
+
+
+def compile_train_step(config, state: steps.GANState):
+  """The per-replica step under pmap or shard_map, compiled once; returns (fn, put_state)."""
+  step_fn = steps.make_train_step(config, axis_name=AXIS)
+  if config.parallel == 'pmap':
+    return (jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,)),
+            flax.jax_utils.replicate)
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), (AXIS,))
+  P = jax.sharding.PartitionSpec
+  fn = jax.jit(jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P(None, AXIS)),
+                             out_specs=(P(), P())), donate_argnums=(0,))
+  replicated = jax.sharding.NamedSharding(mesh, P())
+  return fn, lambda s: jax.device_put(s, replicated)
+
+
+def host_batches(config, data, start_step: int):
+  """Yields this process's (k, B_process, ...) batches for train steps start_step, ..."""
+  k = config.num_d_steps
+  step = start_step
+  while True:
+    subs = [input_pipeline.get_batch(data, batch_size=config.batch_size, batch_index=step * k + i,
+                                     seed=config.seed) for i in range(k)]
+    yield jax.tree.map(lambda *xs: np.stack(xs), *subs)
+    step += 1
+
+
+def device_batches(config, batches):
+  """Puts each host batch on the devices one step ahead, so the step never waits on a copy."""
+  if config.parallel == 'pmap':
+    n = jax.local_device_count()
+    split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
+    return flax.jax_utils.prefetch_to_device(map(lambda b: jax.tree.map(split, b), batches), 2)
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), (AXIS,))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, AXIS))
+  return (jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), b)
+          for b in batches)
+
+
+def unreplicate(config, state):
+  if config.parallel == 'pmap':
+    return jax.tree.map(lambda x: x[0], state)
+  return state
+
+
+def sample_grid(config, state: steps.GANState, sample_fn, z, labels) -> np.ndarray:
+  samples = jax.device_get(sample_fn(state.g_params, state.g_batch_stats, z, labels))
+  return images.make_grid(samples, nrow=config.sample_grid_size)
+
+
+def fixed_latents(config, state: steps.GANState):
+  """The latent batch every sample grid uses, so grids over training are comparable."""
+  n = config.sample_grid_size
+  rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5A4D)  # Not the training stream.
+  if state.num_classes:  # One row per class, the same z down each column.
+    z = steps.sample_latent(rng, n, state.latent_dim, state.prior)
+    rows = min(state.num_classes, n)
+    return jnp.tile(z, (rows, 1)), jnp.repeat(jnp.arange(rows), n)
+  return steps.sample_latent(rng, n * n, state.latent_dim, state.prior), None
+
+
+def _console_line(step, total, m, steps_per_sec):
+  eta = (total - step) / max(steps_per_sec, 1e-9)
+  return (f'step {step}/{total}  d_loss {m["d_loss"]:.3f}  g_loss {m["g_loss"]:.3f}  '
+          f'D(x) {m["d_real"]:.3f}  D(G(z)) {m["d_fake"]:.3f}  '
+          f'acc real/fake {m["d_real_acc"]:.2f}/{m["d_fake_acc"]:.2f}  '
+          f'{steps_per_sec:.2f} steps/s  ETA {eta / 60:.1f} min')
+
+
+def check_finite(first_step: int, history) -> None:
+  """Raises on the first NaN/Inf metric, naming the step and the metric."""
+  for i, metrics in enumerate(history):
+    for name, value in metrics.items():
+      if not np.all(np.isfinite(value)):
+        raise FloatingPointError(f'{name} is {value} at step {first_step + i}: training '
+                                 'diverged. Lower the learning rates or check the data.')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.GANState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
+  validate_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+  num_classes = 0
+  if config.conditional:
+    if data.get('label') is None:
+      raise ValueError(f'A conditional model needs labels; {config.dataset.name!r} has none.')
+    num_classes = data['num_classes']
+  data_shape = data['image'].shape[1:]
+  state = create_train_state(config, data_shape=data_shape, num_classes=num_classes)
+  count = lambda tree: sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+  logging.info('G params: %d', count(state.g_params))
+  logging.info('D params: %d', count(state.d_params))
+
+  meta = architecture(config, state)
+  mngr = checkpoint_manager(workdir, config)
+  state = restore_checkpoint(mngr, state, meta)
+  start_step = int(state.step)
+
+  writer = metric_writers.create_default_writer(workdir,
+                                                just_logging=jax.process_index() > 0)
+  if start_step == 0:
+    writer.write_hparams(dict(config.flatten()) if hasattr(config, 'flatten') else {})
+  train_fn, put_state = compile_train_step(config, state)
+  sample_fn = jax.jit(lambda p, s, z, y: steps.generate(
+      state.replace(g_params=p, g_batch_stats=s), z, y)[0])
+  z_fixed, labels_fixed = fixed_latents(config, state)
+  is_image = len(data_shape) == 3
+
+  # SIGTERM (preemption) saves a checkpoint at the current step, then the loop ends cleanly.
+  stop = {'requested': False}
+  previous_handler = signal.signal(signal.SIGTERM,
+                                   lambda *_: stop.__setitem__('requested', True))
+  report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
+                                           writer=writer, every_secs=None,
+                                           every_steps=config.log_every_steps)
+  batches = device_batches(config, host_batches(config, data, start_step))
+  pstate = put_state(state)
+  history, t_log, step_log, step = [], time.time(), start_step, start_step
+  try:
+    while step < config.num_train_steps:
+      pstate, metrics = train_fn(pstate, next(batches))
+      history.append(metrics)
+      step += 1
+      if step == start_step + 1:  # Keep compilation out of the steps/s figure.
+        jax.block_until_ready(metrics)
+        t_log, step_log = time.time(), step
+      report(step)
+      last = step == config.num_train_steps or stop['requested']
+      if step % config.log_every_steps == 0 or last:
+        fetched = [jax.tree.map(lambda x: np.asarray(x).reshape(-1)[0], m)
+                   for m in jax.device_get(history)]
+        check_finite(step - len(history) + 1, fetched)
+        mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+        writer.write_scalars(step, mean)
+        now = time.time()
+        logging.info(_console_line(step, config.num_train_steps, mean,
+                                   (step - step_log) / max(now - t_log, 1e-9)))
+        history, t_log, step_log = [], now, step
+      if is_image and (step % config.sample_every_steps == 0 or last):
+        state = unreplicate(config, pstate)
+        grid = sample_grid(config, state, sample_fn, z_fixed, labels_fixed)
+        if jax.process_index() == 0:
+          images.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
+        writer.write_images(step, {'samples': grid[None]})
+      if step % config.checkpoint_every_steps == 0 or last:
+        save_checkpoint(mngr, jax.device_get(unreplicate(config, pstate)), meta)
+      if stop['requested']:
+        logging.warning('SIGTERM: saved a checkpoint at step %d; exiting.', step)
+        break
+  finally:
+    mngr.wait_until_finished()
+    writer.flush()
+    signal.signal(signal.SIGTERM, previous_handler)
+  return jax.device_get(unreplicate(config, pstate))
