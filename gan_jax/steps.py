@@ -160,8 +160,8 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
       'd_real_acc': jnp.mean(real_logits > 0),
       'd_fake_acc': jnp.mean(fake_logits < 0),
   }, axis_name)
-  metrics['d_grad_norm'] = optax.global_norm(grads)
-  metrics['d_param_norm'] = optax.global_norm(d_params)
+  metrics['d_grad_norm'] = optax.tree.norm(grads)
+  metrics['d_param_norm'] = optax.tree.norm(d_params)
   state = state.replace(d_params=d_params, d_opt_state=d_opt_state, d_batch_stats=stats)
   return state, metrics
 
@@ -191,8 +191,8 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
   metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}, axis_name)
-  metrics['g_grad_norm'] = optax.global_norm(grads)
-  metrics['g_param_norm'] = optax.global_norm(g_params)
+  metrics['g_grad_norm'] = optax.tree.norm(grads)
+  metrics['g_param_norm'] = optax.tree.norm(g_params)
   state = state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
   return state, metrics
 

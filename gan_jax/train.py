@@ -106,18 +106,32 @@ def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
   return flax.serialization.from_state_dict(state, restored)
 
 
-def compile_train_step(config, state: steps.GANState):
-  """The per-replica step under pmap or shard_map, compiled once; returns (fn, put_state)."""
+def parallelize(config, devices=None):
+  """The per-replica step over `devices` under pmap or shard_map, compiled once.
+
+  Returns (step_fn, put_state, put_batch): put_state places an unreplicated state, put_batch a
+  host batch (k, B_process, ...) as the step expects them.
+  """
   step_fn = steps.make_train_step(config, axis_name=AXIS)
   if config.parallel == 'pmap':
-    return (jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,)),
-            flax.jax_utils.replicate)
-  mesh = jax.sharding.Mesh(np.array(jax.devices()), (AXIS,))
+    devices = devices or jax.local_devices()
+    n = len(devices)
+    fn = jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+    split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
+    return (fn, lambda s: flax.jax_utils.replicate(s, devices),
+            lambda b: jax.tree.map(split, b))
+  mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (AXIS,))
   P = jax.sharding.PartitionSpec
+  # check_vma=False keeps pmap's meaning of per-replica code: grad w.r.t. replicated params is
+  # this device's gradient, averaged by the step's own pmean. With the check on, shard_map
+  # would already sum it over devices and the pmean would leave an n-times larger gradient.
   fn = jax.jit(jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P(None, AXIS)),
-                             out_specs=(P(), P())), donate_argnums=(0,))
-  replicated = jax.sharding.NamedSharding(mesh, P())
-  return fn, lambda s: jax.device_put(s, replicated)
+                             out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
+  state_sharding = jax.sharding.NamedSharding(mesh, P())
+  batch_sharding = jax.sharding.NamedSharding(mesh, P(None, AXIS))
+  return (fn, lambda s: jax.device_put(s, state_sharding),
+          lambda b: jax.tree.map(
+              lambda x: jax.make_array_from_process_local_data(batch_sharding, x), b))
 
 
 def host_batches(config, data, start_step: int):
@@ -131,16 +145,11 @@ def host_batches(config, data, start_step: int):
     step += 1
 
 
-def device_batches(config, batches):
+def device_batches(config, batches, put_batch):
   """Puts each host batch on the devices one step ahead, so the step never waits on a copy."""
   if config.parallel == 'pmap':
-    n = jax.local_device_count()
-    split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
-    return flax.jax_utils.prefetch_to_device(map(lambda b: jax.tree.map(split, b), batches), 2)
-  mesh = jax.sharding.Mesh(np.array(jax.devices()), (AXIS,))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, AXIS))
-  return (jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), b)
-          for b in batches)
+    return flax.jax_utils.prefetch_to_device(map(put_batch, batches), 2)
+  return map(put_batch, batches)
 
 
 def unreplicate(config, state):
@@ -207,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
                                                 just_logging=jax.process_index() > 0)
   if start_step == 0:
     writer.write_hparams(dict(config.flatten()) if hasattr(config, 'flatten') else {})
-  train_fn, put_state = compile_train_step(config, state)
+  train_fn, put_state, put_batch = parallelize(config)
   sample_fn = jax.jit(lambda p, s, z, y: steps.generate(
       state.replace(g_params=p, g_batch_stats=s), z, y)[0])
   z_fixed, labels_fixed = fixed_latents(config, state)
@@ -220,7 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
                                            writer=writer, every_secs=None,
                                            every_steps=config.log_every_steps)
-  batches = device_batches(config, host_batches(config, data, start_step))
+  batches = device_batches(config, host_batches(config, data, start_step), put_batch)
   pstate = put_state(state)
   history, t_log, step_log, step = [], time.time(), start_step, start_step
   try:
@@ -232,7 +241,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         jax.block_until_ready(metrics)
         t_log, step_log = time.time(), step
       report(step)
-      last = step == config.num_train_steps or stop['requested']
+      stopping = stop['requested']  # Read once: a signal arriving later is handled next step.
+      last = step == config.num_train_steps or stopping
       if step % config.log_every_steps == 0 or last:
         fetched = [jax.tree.map(lambda x: np.asarray(x).reshape(-1)[0], m)
                    for m in jax.device_get(history)]
@@ -251,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         writer.write_images(step, {'samples': grid[None]})
       if step % config.checkpoint_every_steps == 0 or last:
         save_checkpoint(mngr, jax.device_get(unreplicate(config, pstate)), meta)
-      if stop['requested']:
+      if stopping:
         logging.warning('SIGTERM: saved a checkpoint at step %d; exiting.', step)
         break
   finally:

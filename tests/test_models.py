@@ -1,0 +1,71 @@
+"""The architectures: exact parameter counts of the seed nets and DCGAN's guidelines."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from gan_jax import models
+
+
+def _count(tree):
+  return sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+
+
+def _init(model_name, shape, num_classes=0, **dcgan):
+  config = default.get_config()
+  config.model = model_name
+  config.dcgan.update(dcgan)
+  g, d = models.create_models(config, data_shape=shape, num_classes=num_classes)
+  labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+  g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)), labels, train=False)
+  d_vars = d.init(jax.random.PRNGKey(1), jnp.zeros((2, *shape)), labels, train=False)
+  return g, d, g_vars, d_vars
+
+
+def test_vanilla_mlp_has_the_seed_parameter_counts():
+  _, _, g_vars, d_vars = _init('mlp', (28, 28, 1))
+  assert _count(g_vars['params']) == 1_489_936
+  assert _count(d_vars['params']) == 533_505
+
+
+def test_seed32_dcgan_has_the_seed_parameter_counts():
+  _, _, g_vars, d_vars = _init('dcgan_seed32', (32, 32, 1))
+  assert _count(g_vars['params']) == 1_049_985
+  assert _count(d_vars['params']) == 98_113
+
+
+@pytest.mark.parametrize('size,channels', [(28, 1), (32, 3), (64, 3)])
+def test_dcgan_makes_images_of_the_configured_size(size, channels):
+  g, d, g_vars, d_vars = _init('dcgan', (size, size, channels), width=8)
+  z = jax.random.normal(jax.random.PRNGKey(2), (2, 100))
+  x = g.apply(g_vars, z, train=False)
+  assert x.shape == (2, size, size, channels)
+  assert float(jnp.max(jnp.abs(x))) <= 1.0  # Tanh output.
+  assert d.apply(d_vars, x, train=False).shape == (2,)
+
+
+def test_dcgan_has_no_bias_before_batchnorm():
+  _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8)
+  g_layers = [k for k in g_vars['params'] if not k.startswith('BatchNorm')]
+  d_layers = [k for k in d_vars['params'] if not k.startswith('BatchNorm')]
+  # Only G's output layer and D's input and output layers (no BatchNorm after them) have biases.
+  g_bias = [k for k in g_layers if 'bias' in g_vars['params'][k]]
+  d_bias = [k for k in d_layers if 'bias' in d_vars['params'][k]]
+  assert g_bias == [g_layers[-1]]
+  assert d_bias == [d_layers[0], d_layers[-1]]
+
+
+def test_dcgan_rejects_a_size_it_cannot_make():
+  with pytest.raises(ValueError, match='cannot make 30x30'):
+    _init('dcgan', (30, 30, 1))
+
+
+@pytest.mark.parametrize('model', ['mlp', 'dcgan'])
+def test_conditional_models_use_the_label(model):
+  g, d, g_vars, d_vars = _init(model, (28, 28, 1), num_classes=10, width=8)
+  z = jnp.tile(jax.random.normal(jax.random.PRNGKey(3), (1, 100)), (2, 1))
+  x = g.apply(g_vars, z, jnp.array([3, 7]), train=False)
+  assert float(jnp.max(jnp.abs(x[0] - x[1]))) > 1e-4  # Same z, other label: another image.
+  logits = d.apply(d_vars, jnp.tile(x[:1], (2, 1, 1, 1)), jnp.array([3, 7]), train=False)
+  assert abs(float(logits[0] - logits[1])) > 1e-6

@@ -1,0 +1,77 @@
+"""The steps move each player the right way, and train_step is Algorithm 1 with k D updates."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import input_pipeline
+from gan_jax import steps
+from gan_jax import train
+
+
+@pytest.fixture(scope='module')
+def mnist():
+  from configs import default
+  return input_pipeline.load_split(default.get_config().dataset)
+
+
+def _state(tiny_config, data, name='vanilla', **kw):
+  config = tiny_config(name, **kw)
+  return config, train.create_train_state(config, data_shape=data['image'].shape[1:],
+                                          num_classes=0, axis_name=None)
+
+
+def _batch(data, i, size=16):
+  return input_pipeline.get_batch(data, batch_size=size, batch_index=i, seed=0,
+                                  process_index=0, process_count=1)
+
+
+def test_discriminator_steps_alone_lower_the_discriminator_loss(tiny_config, mnist):
+  _, state = _state(tiny_config, mnist, **{'optim.d_lr': 1e-3})
+  d_step = jax.jit(steps.d_step)
+  losses = []
+  for i in range(40):
+    state, metrics = d_step(state, _batch(mnist, i), rng=jax.random.PRNGKey(i))
+    losses.append(float(metrics['d_loss']))
+  assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+  assert float(metrics['d_real']) > 0.8 and float(metrics['d_fake']) < 0.2
+
+
+@pytest.mark.parametrize('loss', ['non_saturating', 'minimax'])
+def test_generator_steps_alone_fool_a_fixed_discriminator(tiny_config, mnist, loss):
+  _, state = _state(tiny_config, mnist, **{'optim.g_lr': 1e-3})
+  g_step = jax.jit(functools.partial(steps.g_step, generator_loss=loss))
+  fooled = []
+  for i in range(30):
+    state, metrics = g_step(state, _batch(mnist, i), rng=jax.random.PRNGKey(i))
+    fooled.append(float(metrics['g_fake']))  # D(G(z)) before this update.
+  assert np.mean(fooled[-5:]) > np.mean(fooled[:5]) + 0.05
+
+
+def test_train_step_takes_k_discriminator_steps_per_generator_step(tiny_config, mnist):
+  config, state = _state(tiny_config, mnist, num_d_steps=3)
+  step = jax.jit(steps.make_train_step(config, axis_name=None))
+  for s in range(2):
+    batch = jax.tree.map(lambda *x: np.stack(x), *[_batch(mnist, 3 * s + i) for i in range(3)])
+    state, metrics = step(state, batch)
+  assert int(state.step) == 2
+  assert int(state.d_opt_state[0].count) == 6  # Adam's update counter: k = 3 per train_step.
+  assert int(state.g_opt_state[0].count) == 2
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_check_finite_names_the_step_and_the_metric():
+  history = [{'d_loss': 0.7, 'g_loss': 0.7}, {'d_loss': 0.6, 'g_loss': float('nan')}]
+  with pytest.raises(FloatingPointError, match='g_loss is nan at step 11'):
+    train.check_finite(10, history)
+
+
+def test_invalid_settings_fail_before_any_work(tiny_config):
+  for overrides, message in [({'batch_size': 0}, 'batch_size'),
+                             ({'optim.d_lr': -1.0}, 'd_lr'),
+                             ({'num_train_steps': 0}, 'num_train_steps'),
+                             ({'model': 'resnet'}, 'Unknown model')]:
+    with pytest.raises(ValueError, match=message):
+      train.validate_config(tiny_config('dcgan', **overrides))
