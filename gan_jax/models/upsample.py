@@ -21,6 +21,7 @@ import math
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from flax.linen.linear import canonicalize_padding
@@ -78,10 +79,11 @@ def subpixel_kernel(kernel, strides, pads):
 
 
 def conv_im2col(x, w, padding):
-  """Stride-1 NHWC/HWIO conv as one im2col matmul.
+  """Stride-1 NHWC/HWIO conv as one im2col matmul (both gradients are then matmuls + slicing).
 
-  On XLA:CPU the backward pass of `lax.conv_general_dilated` (especially the kernel gradient)
-  is much slower than a single large matmul; here both gradients are matmuls plus slicing.
+  Kept for benchmarking only: on XLA:CPU (jax 0.10.2) it measured no faster than
+  `lax.conv_general_dilated` for DCGAN layers and ~10x slower when few output channels
+  (experiments/benchmarks/upsample_speed.py).
   """
   (plo_h, phi_h), (plo_w, phi_w) = padding
   kh, kw, cin, cout = w.shape
@@ -91,10 +93,12 @@ def conv_im2col(x, w, padding):
   oh, ow = h - kh + 1, wd - kw + 1
   patches = jnp.concatenate(
       [x[:, i:i + oh, j:j + ow, :] for i in range(kh) for j in range(kw)], axis=-1)
-  return jnp.dot(patches, w.reshape(kh * kw * cin, cout))
+  # Explicitly 2-D: XLA:CPU only uses its fast GEMM for plain matrix-matrix dots.
+  z = jnp.dot(patches.reshape(n * oh * ow, kh * kw * cin), w.reshape(kh * kw * cin, cout))
+  return z.reshape(n, oh, ow, cout)
 
 
-def conv_transpose_subpixel(x, kernel, strides, padding, conv='im2col'):
+def conv_transpose_subpixel(x, kernel, strides, padding, im2col=False):
   """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics), computed as a
   stride-1 conv to s*s*out channels followed by depth-to-space and a crop."""
   n, h, w, _ = x.shape
@@ -107,7 +111,7 @@ def conv_transpose_subpixel(x, kernel, strides, padding, conv='im2col'):
   # checkpoints interchange with nn.ConvTranspose and with impl='conv_transpose'.
   wk = subpixel_kernel(kernel, (sh, sw), ((ah, lh), (aw, lw)))
   pads = ((plh, phh), (plw, phw))
-  if conv == 'im2col':
+  if im2col:
     z = conv_im2col(x, wk, pads)
   else:
     z = lax.conv_general_dilated(x, wk, (1, 1), pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
@@ -127,10 +131,12 @@ class Upsample(nn.Module):
 
   impl:
     'conv_transpose': `lax.conv_transpose`, exactly as nn.ConvTranspose computes it.
-    'subpixel': stride-1 im2col matmul to s*s*out channels + depth-to-space (exact, same output).
-    'subpixel_conv': as 'subpixel' but the stride-1 conv is `lax.conv_general_dilated`.
-    'auto': 'subpixel' when stride > 1 (that is where conv_transpose's backward is slow on
-      XLA:CPU), else 'conv_transpose' (a plain stride-1 conv; nothing to gain).
+    'subpixel': stride-1 `lax.conv_general_dilated` to s*s*out channels, depth-to-space, crop.
+      Same outputs and gradients (to float rounding); fwd+bwd ~4-8x faster on XLA:CPU.
+    'subpixel_im2col': as 'subpixel' with the conv as an im2col matmul (benchmarking only).
+    'auto': 'subpixel' when stride > 1 and the default backend is CPU (where conv_transpose's
+      kernel gradient is slow); else 'conv_transpose' (stride 1 is a plain conv anyway; on
+      GPU/TPU subpixel has not been benchmarked, so the library's own op is kept there).
   Input is NHWC. padding: 'SAME' (output = stride * input), 'VALID', an int, or explicit
   ((lo, hi), (lo, hi)) pads with nn.ConvTranspose's meaning. 'CIRCULAR' is not supported.
   """
@@ -154,14 +160,13 @@ class Upsample(nn.Module):
     x, kernel, bias = promote_dtype(x, kernel, bias)
     impl = self.impl
     if impl == 'auto':
-      impl = 'subpixel' if s > 1 else 'conv_transpose'
+      impl = 'subpixel' if s > 1 and jax.default_backend() == 'cpu' else 'conv_transpose'
     if impl == 'conv_transpose':
       # Exactly what nn.ConvTranspose does.
       y = lax.conv_transpose(x, kernel, (s, s), canonicalize_padding(self.padding, 2),
                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    elif impl in ('subpixel', 'subpixel_conv'):
-      y = conv_transpose_subpixel(x, kernel, (s, s), self.padding,
-                                  conv='im2col' if impl == 'subpixel' else 'conv')
+    elif impl in ('subpixel', 'subpixel_im2col'):
+      y = conv_transpose_subpixel(x, kernel, (s, s), self.padding, im2col=impl == 'subpixel_im2col')
     else:
       raise ValueError(f'unknown impl {impl!r}')
     if bias is not None:
