@@ -144,10 +144,30 @@ def load_inception_params(path=None):
 # ---------------------------------------------------------------------------------------------
 # Layers (NHWC).
 
-def _conv(x, p, *, stride=1, same=True, relu=True, impl='im2col'):
-  """Conv + bias (+ ReLU). 'same' zero-pads by k//2 per side, else no padding."""
+def _pick_impl(kernel, stride, same):
+  """Measured on XLA:CPU (2 cores; see experiments/benchmarks/inception_speed.py):
+  1x1 convs are plain matmuls; un-padded convs with a large patch (the stem's 80->192, the
+  stride-2 reductions) are ~2x faster as im2col + dot; XLA's own conv wins for the padded
+  stride-1 convs, where the im2col concatenate costs more than the matmul saves."""
+  kh, kw, cin, _ = kernel.shape
+  if kh == kw == 1 and stride == 1:
+    return 'dot'
+  if (stride > 1 or not same) and kh * kw * cin >= 512:
+    return 'im2col'
+  return 'xla'
+
+
+def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
+  """Conv + bias (+ ReLU). 'same' zero-pads by k//2 per side, else no padding.
+
+  impl: 'xla' (lax.conv_general_dilated), 'im2col' (taps concatenated along channels, one
+  jnp.dot), or 'auto' (per-layer choice, see `_pick_impl`). All give the same result up to
+  float32 rounding.
+  """
   kernel, bias = p['kernel'], p['bias']
   kh, kw, cin, cout = kernel.shape
+  if impl == 'auto':
+    impl = _pick_impl(kernel, stride, same)
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
   if impl == 'xla':
     y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads,
@@ -242,15 +262,21 @@ def _block_e(x, p, conv, *, max_pool_branch):
   return jnp.concatenate([b1, b3, bd, bp], -1)
 
 
-def apply(params, images, *, impl='im2col'):
-  """Inception forward pass: images (N, H, W, 3) in [0, 255] (uint8 or float) -> (N, 2048).
+def apply(params, images, *, impl='auto'):
+  """Inception forward pass: images (N, H, W, 3 or 1) in [0, 255] (uint8 or float) -> (N, 2048).
 
+  One channel means grayscale tiled to RGB.
   Any input size >= 75 works; FID uses 299 x 299 (resize first, see `fid.py`). The final
   average pool covers the whole last feature map.
   """
   conv = lambda p, x, **kw: _conv(x, p, impl=impl, **kw)  # noqa: E731
+  first = params['conv']
+  if images.shape[-1] == 1:
+    # Grayscale tiled to RGB: the three input channels are equal, so summing the first conv's
+    # kernel over its input channels is exact and saves the tiling (and 2/3 of that conv).
+    first = {'kernel': first['kernel'].sum(axis=2, keepdims=True), 'bias': first['bias']}
   x = images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
-  x = conv(params['conv'], x, stride=2, same=False)
+  x = conv(first, x, stride=2, same=False)
   x = conv(params['conv_1'], x, same=False)
   x = conv(params['conv_2'], x)
   x = _max_pool(x)
