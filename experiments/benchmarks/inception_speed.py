@@ -4,9 +4,15 @@ Also measures the float32 matmul peak (a large jnp.dot) so the GFLOP/s can be re
 of what this CPU can do. FLOPs are the network's nominal conv FLOPs (2 * MACs, from XLA's cost
 analysis of the `xla` conv implementation); im2col does the same multiply-adds.
 
+The machine this was tuned on is shared, so besides wall-clock rates it prints CPU-time rates
+scaled to all cores ("cpu-norm" = work per CPU-second x number of cores): that is what the run
+would reach with the cores to itself, and it is far less noisy under contention. Set XLA_FLAGS
+in the environment to compare XLA:CPU options.
+
   PYTHONPATH=. python experiments/benchmarks/inception_speed.py --batch_sizes 8,16,32
 """
 import argparse
+import os
 import time
 
 import jax
@@ -16,14 +22,21 @@ import numpy as np
 from gan_jax.evaluation import inception
 
 
+def _rates(fn, work, repeats):
+  """(wall-clock rate, cpu-normalised rate) of `work` units per call of fn."""
+  fn()  # compile / warm up
+  t, c = time.perf_counter(), time.process_time()
+  for _ in range(repeats):
+    fn()
+  wall, cpu = time.perf_counter() - t, time.process_time() - c
+  return work * repeats / wall, work * repeats / cpu * os.cpu_count()
+
+
 def matmul_peak(n=4096, repeats=3):
+  """float32 GFLOP/s of one large jnp.dot: (wall, cpu-normalised)."""
   a = jnp.ones((n, n), jnp.float32)
   f = jax.jit(jnp.dot)
-  f(a, a).block_until_ready()
-  t = time.perf_counter()
-  for _ in range(repeats):
-    f(a, a).block_until_ready()
-  return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
+  return _rates(lambda: f(a, a).block_until_ready(), 2 * n**3 / 1e9, repeats)
 
 
 def flops_per_image(params, size):
@@ -35,12 +48,10 @@ def flops_per_image(params, size):
 
 
 def throughput(params, batch, size, impl, repeats):
+  """Images/s: (wall, cpu-normalised)."""
   x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8))
-  inception.apply_jit(params, x, impl=impl).block_until_ready()  # compile
-  t = time.perf_counter()
-  for _ in range(repeats):
-    inception.apply_jit(params, x, impl=impl).block_until_ready()
-  return batch * repeats / (time.perf_counter() - t)
+  return _rates(lambda: inception.apply_jit(params, x, impl=impl).block_until_ready(), batch,
+                repeats)
 
 
 def main():
@@ -51,16 +62,18 @@ def main():
   parser.add_argument('--repeats', type=int, default=2)
   args = parser.parse_args()
   params = inception.load_inception_params()
-  peak = matmul_peak()
-  flops = flops_per_image(params, args.size)
-  print(f'devices {jax.devices()}  matmul peak {peak:.0f} GFLOP/s  '
-        f'{flops / 1e9:.2f} GFLOP/image at {args.size}x{args.size}')
+  flops = flops_per_image(params, args.size) / 1e9
+  print(f'devices {jax.devices()} x{os.cpu_count()} cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")!r}'
+        f', {flops:.2f} GFLOP/image at {args.size}x{args.size}')
   for impl in args.impls.split(','):
     for b in map(int, args.batch_sizes.split(',')):
-      ips = throughput(params, b, args.size, impl, args.repeats)
-      gf = ips * flops / 1e9
-      print(f'impl={impl:7s} batch={b:3d}  {ips:6.2f} images/s  {gf:6.1f} GFLOP/s '
-            f'({100 * gf / peak:.0f}% of peak)  10k images: {1e4 / ips / 60:.1f} min', flush=True)
+      peak, peak_cpu = matmul_peak()  # re-measured next to each run: the load drifts
+      ips, ips_cpu = throughput(params, b, args.size, impl, args.repeats)
+      print(f'impl={impl:7s} batch={b:3d}  wall: {ips:5.2f} img/s {ips * flops:5.1f} GFLOP/s '
+            f'(matmul peak {peak:3.0f}, {100 * ips * flops / peak:2.0f}%)  cpu-norm: '
+            f'{ips_cpu:5.2f} img/s {ips_cpu * flops:5.1f} GFLOP/s (peak {peak_cpu:3.0f}, '
+            f'{100 * ips_cpu * flops / peak_cpu:2.0f}%) 10k: {1e4 / ips_cpu / 60:4.1f} min',
+            flush=True)
 
 
 if __name__ == '__main__':
