@@ -122,3 +122,14 @@ def test_reference_statistics_cache(tmp_path):
   assert len(calls) == 1
   np.testing.assert_array_equal(first['sigma'], second['sigma'])
   assert first['features'].shape == (50, 8)
+
+
+def test_read_idx_roundtrip(tmp_path):
+  import gzip
+  from gan_jax.evaluation import idx
+  images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+  header = bytes([0, 0, 0x08, 3]) + np.array(images.shape, '>u4').tobytes()
+  path = tmp_path / 'x-images-idx3-ubyte.gz'
+  with gzip.open(path, 'wb') as f:
+    f.write(header + images.tobytes())
+  np.testing.assert_array_equal(idx.read_idx(path), images)
