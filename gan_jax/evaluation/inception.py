@@ -1,0 +1,297 @@
+"""The FID Inception-V3 (TF "inception-2015-12-05" graph) in plain JAX, tuned for XLA:CPU.
+
+This is the variant that pytorch-fid, TTUR and StyleGAN2-ADA use (pytorch-fid's FIDInceptionA/C/E):
+the average pools in the A, C and first E blocks exclude padding from the count, and the last E
+block (mixed_10, torchvision's Mixed_7c) uses a max pool in its pool branch. Input is RGB,
+normalised as 2*x/255 - 1; output is the 2048 "pool3" features (global average of the last map).
+
+Weights come from `inception_v3_fid.npz` (see the data README); nothing is ever downloaded.
+At load time the parameters are rewritten into an equivalent, faster form (exact up to float32
+rounding; the reference test checks this):
+  * batch norm (no scale, eps 1e-3) is folded into each conv's kernel and a bias;
+  * the 1x1 convs of a block that read the block input are merged into one conv (output
+    channels concatenated) -- one large matmul instead of three or four small ones;
+  * in the A/C/E_1 pool branches the 1x1 conv is moved in front of the average pool. Both are
+    linear and the pool weights sum to one (count_include_pad=False), so
+    avgpool(conv(x)) + b == avgpool(conv(x) + b); the pool then runs on 32..192 channels
+    instead of 192..1280, and the conv joins the merged 1x1 above.
+Convs run as im2col + one `jnp.dot` in NHWC (see `_conv`): on XLA:CPU a plain dot gets much
+closer to the matmul peak than `lax.conv_general_dilated` does for these shapes.
+"""
+import functools
+import json
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+WEIGHTS_FILE = 'inception_fid/inception_v3_fid.npz'
+META_FILE = 'inception_fid/inception_v3_fid_meta.json'
+BN_EPS = 1e-3
+FEATURE_DIM = 2048
+
+
+def find_data_dir(data_dir=None, *, required=WEIGHTS_FILE):
+  """Returns the data folder (the one that contains `inception_fid/`, `mnist/`, ...).
+
+  Checks, in order: `data_dir`, env GAN_JAX_DATA_DIR, then `../shared/data` relative to the
+  repository root. Raises FileNotFoundError naming `required` and the variable otherwise.
+  """
+  repo_root = Path(__file__).resolve().parents[2]
+  candidates = [data_dir, os.environ.get('GAN_JAX_DATA_DIR'), repo_root.parent / 'shared' / 'data']
+  for cand in candidates:
+    if cand and (Path(cand) / required).is_file():
+      return Path(cand)
+  raise FileNotFoundError(
+      f'Could not find {required!r}: pass data_dir=..., or set GAN_JAX_DATA_DIR to the folder '
+      f'that contains it (tried {[str(c) for c in candidates if c]}). Nothing is downloaded.')
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: npz (torch layout, separate BN) -> fused, merged NHWC parameters.
+
+def _fold_bn(npz, name):
+  """Conv `name` with its batch norm folded in: kernel (H, W, I, O) and bias (O,), float32."""
+  w = npz[name + '.weight'].astype(np.float64)  # (O, I, H, W); fold in float64, round once.
+  scale = 1.0 / np.sqrt(npz[name + '.var'].astype(np.float64) + BN_EPS)
+  kernel = np.transpose(w, (2, 3, 1, 0)) * scale
+  bias = npz[name + '.beta'] - npz[name + '.mean'] * scale
+  return kernel, bias
+
+
+def _merge(convs):
+  """Concatenates convs with the same input and kernel size along output channels."""
+  return {'kernel': np.concatenate([k for k, _ in convs], -1).astype(np.float32),
+          'bias': np.concatenate([b for _, b in convs]).astype(np.float32)}
+
+
+def _single(conv):
+  return _merge([conv])
+
+
+def _check_padding(meta, npz):
+  """The forward pass derives padding from the kernel: 'same' (k//2 per side) for stride-1
+  convs, none for stride 2 and for the VALID stem convs. Check this against the graph."""
+  valid_stem = ('net.layers.conv_1', 'net.layers.conv_3', 'net.layers.conv_4')
+  for key, kind in meta.items():
+    if not (isinstance(kind, str) and kind.endswith('Conv2dLayer')):
+      continue
+    stride, pad = meta[key + '.stride'], meta[key + '.padding']
+    pad = [pad, pad] if isinstance(pad, int) else list(pad)
+    kh, kw = npz[key + '.weight'].shape[2:]
+    expect = [0, 0] if (stride == 2 or key in valid_stem) else [kh // 2, kw // 2]
+    if pad != expect:
+      raise ValueError(f'Unexpected padding {pad} (stride {stride}) for {key}')
+
+
+def load_inception_params(path=None):
+  """Loads the FID Inception weights into the fused/merged form that `apply` expects.
+
+  Args:
+    path: the .npz file, or a data folder that contains `inception_fid/`, or None to search
+      (see `find_data_dir`).
+  Returns:
+    A dict of dicts of float32 jnp arrays ({'kernel': (H, W, I, O), 'bias': (O,)}).
+  """
+  if path is None or Path(path).is_dir():
+    path = find_data_dir(path) / WEIGHTS_FILE
+  path = Path(path)
+  npz = np.load(path)
+  meta_path = path.with_name(Path(META_FILE).name)
+  if meta_path.is_file():
+    _check_padding(json.loads(meta_path.read_text()), npz)
+  c = functools.partial(_fold_bn, npz)
+  L = 'net.layers.'
+  p = {'conv': _single(c(L + 'conv')), 'conv_1': _single(c(L + 'conv_1')),
+       'conv_2': _single(c(L + 'conv_2')), 'conv_3': _single(c(L + 'conv_3')),
+       'conv_4': _single(c(L + 'conv_4'))}
+  for b in ('mixed', 'mixed_1', 'mixed_2'):  # InceptionA
+    m = L + b + '.'
+    p[b] = {'1x1': _merge([c(m + 'conv'), c(m + 'tower.conv'), c(m + 'tower_1.conv'),
+                           c(m + 'tower_2.conv')]),
+            '5x5': _single(c(m + 'tower.conv_1')),
+            '3x3a': _single(c(m + 'tower_1.conv_1')),
+            '3x3b': _single(c(m + 'tower_1.conv_2'))}
+  m = L + 'mixed_3.'  # InceptionB
+  p['mixed_3'] = {'3x3': _single(c(m + 'conv')), '1x1': _single(c(m + 'tower.conv')),
+                  '3x3a': _single(c(m + 'tower.conv_1')), '3x3b': _single(c(m + 'tower.conv_2'))}
+  for b in ('mixed_4', 'mixed_5', 'mixed_6', 'mixed_7'):  # InceptionC
+    m = L + b + '.'
+    p[b] = {'1x1': _merge([c(m + 'conv'), c(m + 'tower.conv'), c(m + 'tower_1.conv'),
+                           c(m + 'tower_2.conv')]),
+            **{f'7x7_{i}': _single(c(m + f'tower.conv_{i}')) for i in (1, 2)},
+            **{f'7x7dbl_{i}': _single(c(m + f'tower_1.conv_{i}')) for i in (1, 2, 3, 4)}}
+  m = L + 'mixed_8.'  # InceptionD
+  p['mixed_8'] = {'1x1': _merge([c(m + 'tower.conv'), c(m + 'tower_1.conv')]),
+                  '3x3': _single(c(m + 'tower.conv_1')),
+                  **{f'7x7x3_{i}': _single(c(m + f'tower_1.conv_{i}')) for i in (1, 2, 3)}}
+  for b in ('mixed_9', 'mixed_10'):  # InceptionE; mixed_10's pool branch is a max pool
+    m = L + b + '.'
+    ones = [c(m + 'conv'), c(m + 'tower_conv'), c(m + 'tower_1_conv')]
+    p[b] = {'1x1': _merge(ones + [c(m + 'tower_2_conv')] if b == 'mixed_9' else ones),
+            '1x3': _single(c(m + 'tower_mixed_conv')),
+            '3x1': _single(c(m + 'tower_mixed_conv_1')),
+            'dbl_3x3': _single(c(m + 'tower_1_conv_1')),
+            'dbl_1x3': _single(c(m + 'tower_1_mixed_conv')),
+            'dbl_3x1': _single(c(m + 'tower_1_mixed_conv_1'))}
+    if b == 'mixed_10':
+      p[b]['pool'] = _single(c(m + 'tower_2_conv'))
+  return jax.tree.map(jnp.asarray, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers (NHWC).
+
+def _pick_impl(kernel, stride, same):
+  """Measured on XLA:CPU (2 cores; see experiments/benchmarks/inception_speed.py):
+  1x1 convs are plain matmuls; un-padded convs with a large patch (the stem's 80->192, the
+  stride-2 reductions) are ~2x faster as im2col + dot; XLA's own conv wins for the padded
+  stride-1 convs, where the im2col concatenate costs more than the matmul saves."""
+  kh, kw, cin, _ = kernel.shape
+  if kh == kw == 1 and stride == 1:
+    return 'dot'
+  if (stride > 1 or not same) and kh * kw * cin >= 512:
+    return 'im2col'
+  return 'xla'
+
+
+def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
+  """Conv + bias (+ ReLU). 'same' zero-pads by k//2 per side, else no padding.
+
+  impl: 'xla' (lax.conv_general_dilated), 'im2col' (taps concatenated along channels, one
+  jnp.dot), or 'auto' (per-layer choice, see `_pick_impl`). All give the same result up to
+  float32 rounding.
+  """
+  kernel, bias = p['kernel'], p['bias']
+  kh, kw, cin, cout = kernel.shape
+  if impl == 'auto':
+    impl = _pick_impl(kernel, stride, same)
+  pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
+  if impl == 'xla':
+    y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads,
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  else:
+    if any(p for pp in pads for p in pp):
+      x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    n, h, w, _ = x.shape
+    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    if kh * kw > 1 or stride > 1:
+      # im2col: taps concatenated along channels, in the (H, W, I) order of the kernel.
+      x = jnp.concatenate([
+          x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
+          for i in range(kh) for j in range(kw)], axis=-1)
+    y = jnp.dot(x.reshape(n * ho * wo, kh * kw * cin), kernel.reshape(kh * kw * cin, cout))
+    y = y.reshape(n, ho, wo, cout)
+  y = y + bias
+  return jax.nn.relu(y) if relu else y
+
+
+def _max_pool(x, *, stride=2, same=False):
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0)) if same else 'VALID'
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, stride, stride, 1), pad)
+
+
+def _avg_pool_exclude_pad(x):
+  """3x3, stride 1, padding 1, count_include_pad=False (the FID variant)."""
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
+  sums = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)  # constant-folded by XLA
+  counts = jax.lax.reduce_window(ones, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  return sums / counts
+
+
+def _split(y, sizes):
+  return jnp.split(y, np.cumsum(sizes)[:-1], axis=-1)
+
+
+def _out_channels(p):
+  return p['bias'].shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks. Concatenation order follows torchvision / pytorch-fid.
+
+def _block_a(x, p, conv):
+  y = conv(p['1x1'], x, relu=False)
+  b1, b5, b3, bp = _split(y, [64, 48, 64, y.shape[-1] - 176])
+  b5 = conv(p['5x5'], jax.nn.relu(b5))
+  b3 = conv(p['3x3b'], conv(p['3x3a'], jax.nn.relu(b3)))
+  bp = jax.nn.relu(_avg_pool_exclude_pad(bp))
+  return jnp.concatenate([jax.nn.relu(b1), b5, b3, bp], -1)
+
+
+def _block_b(x, p, conv):
+  b3 = conv(p['3x3'], x, stride=2, same=False)
+  bd = conv(p['3x3b'], conv(p['3x3a'], conv(p['1x1'], x)), stride=2, same=False)
+  return jnp.concatenate([b3, bd, _max_pool(x)], -1)
+
+
+def _block_c(x, p, conv):
+  c7 = _out_channels(p['7x7_1'])
+  y = conv(p['1x1'], x, relu=False)
+  b1, b7, bd, bp = _split(y, [192, c7, c7, 192])
+  b7 = conv(p['7x7_2'], conv(p['7x7_1'], jax.nn.relu(b7)))
+  bd = jax.nn.relu(bd)
+  for i in (1, 2, 3, 4):
+    bd = conv(p[f'7x7dbl_{i}'], bd)
+  bp = jax.nn.relu(_avg_pool_exclude_pad(bp))
+  return jnp.concatenate([jax.nn.relu(b1), b7, bd, bp], -1)
+
+
+def _block_d(x, p, conv):
+  b3, b7 = _split(conv(p['1x1'], x), [192, 192])
+  b3 = conv(p['3x3'], b3, stride=2, same=False)
+  b7 = conv(p['7x7x3_3'], conv(p['7x7x3_2'], conv(p['7x7x3_1'], b7)), stride=2, same=False)
+  return jnp.concatenate([b3, b7, _max_pool(x)], -1)
+
+
+def _block_e(x, p, conv, *, max_pool_branch):
+  y = conv(p['1x1'], x, relu=False)
+  if max_pool_branch:  # mixed_10: max pool does not commute with the conv; keep torch order.
+    b1, b3, bd = _split(jax.nn.relu(y), [320, 384, 448])
+    bp = conv(p['pool'], _max_pool(x, stride=1, same=True))
+  else:
+    b1, b3, bd, bp = _split(y, [320, 384, 448, 192])
+    b1, b3, bd = jax.nn.relu(b1), jax.nn.relu(b3), jax.nn.relu(bd)
+    bp = jax.nn.relu(_avg_pool_exclude_pad(bp))
+  b3 = jnp.concatenate([conv(p['1x3'], b3), conv(p['3x1'], b3)], -1)
+  bd = conv(p['dbl_3x3'], bd)
+  bd = jnp.concatenate([conv(p['dbl_1x3'], bd), conv(p['dbl_3x1'], bd)], -1)
+  return jnp.concatenate([b1, b3, bd, bp], -1)
+
+
+def apply(params, images, *, impl='auto'):
+  """Inception forward pass: images (N, H, W, 3 or 1) in [0, 255] (uint8 or float) -> (N, 2048).
+
+  One channel means grayscale tiled to RGB.
+  Any input size >= 75 works; FID uses 299 x 299 (resize first, see `fid.py`). The final
+  average pool covers the whole last feature map.
+  """
+  conv = lambda p, x, **kw: _conv(x, p, impl=impl, **kw)  # noqa: E731
+  first = params['conv']
+  if images.shape[-1] == 1:
+    # Grayscale tiled to RGB: the three input channels are equal, so summing the first conv's
+    # kernel over its input channels is exact and saves the tiling (and 2/3 of that conv).
+    first = {'kernel': first['kernel'].sum(axis=2, keepdims=True), 'bias': first['bias']}
+  x = images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+  x = conv(first, x, stride=2, same=False)
+  x = conv(params['conv_1'], x, same=False)
+  x = conv(params['conv_2'], x)
+  x = _max_pool(x)
+  x = conv(params['conv_3'], x, same=False)
+  x = conv(params['conv_4'], x, same=False)
+  x = _max_pool(x)
+  for b in ('mixed', 'mixed_1', 'mixed_2'):
+    x = _block_a(x, params[b], conv)
+  x = _block_b(x, params['mixed_3'], conv)
+  for b in ('mixed_4', 'mixed_5', 'mixed_6', 'mixed_7'):
+    x = _block_c(x, params[b], conv)
+  x = _block_d(x, params['mixed_8'], conv)
+  x = _block_e(x, params['mixed_9'], conv, max_pool_branch=False)
+  x = _block_e(x, params['mixed_10'], conv, max_pool_branch=True)
+  return jnp.mean(x, axis=(1, 2))
+
+
+apply_jit = jax.jit(apply, static_argnames=('impl',))
