@@ -21,12 +21,16 @@ import sys
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from absl import logging
 import flax.linen as nn
 import flax.serialization
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
+
+from gan_jax import input_pipeline
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
@@ -148,7 +152,8 @@ def predict(params, images: np.ndarray, *, batch_size: int = 1000) -> np.ndarray
   for start in range(0, len(images), batch_size):
     chunk = images[start:start + batch_size]
     pad = batch_size - len(chunk)
-    chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) if pad else chunk
+    if pad:
+      chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
     logits, _ = classify(params, chunk)
     out.append(np.asarray(logits.argmax(-1))[:len(chunk) - pad])
   return np.concatenate(out)
@@ -167,10 +172,6 @@ def train(dataset: str, *, seed: int = 0, epochs: int = 5, batch_size: int = 128
           learning_rate: float = 2e-3, max_shift: int = 0, flip: bool = False,
           tfds_dir: Optional[str] = None, log_every: int = 100) -> Tuple[Any, Dict[str, Any]]:
   """Trains on the real train split; returns (float32 params, info with test accuracies)."""
-  import ml_collections
-  from absl import logging
-  from gan_jax import input_pipeline
-
   cfg = ml_collections.ConfigDict({'name': dataset, 'split': 'train', 'tfds_dir': tfds_dir})
   train_data = input_pipeline.load_split(cfg)
   test_data = input_pipeline.load_split(cfg, split='test')
@@ -230,7 +231,7 @@ def save(params, info: Dict[str, Any], *, path: pathlib.Path) -> None:
 
 def main(argv):
   del argv
-  from absl import flags, logging
+  from absl import flags
   f = flags.FLAGS
   params, info = train(f.dataset, seed=f.seed, epochs=f.epochs, batch_size=f.batch_size,
                        learning_rate=f.learning_rate, max_shift=f.max_shift, flip=f.flip,
@@ -242,6 +243,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  # Flags only when run as a script: the GAN trainer imports this module and has its own flags.
   from absl import app, flags
   flags.DEFINE_string('dataset', 'mnist', 'tfds name: mnist or fashion_mnist.')
   flags.DEFINE_integer('seed', 0, 'Seed of initialisation, batch order, dropout and augmentation.')
