@@ -21,10 +21,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 from tqdm.auto import tqdm
 
-from gan_jax.evaluation import inception
+from gan_jax.evaluation import frechet, inception
 
 PROTOCOL_VERSION = 'fid-incv3-2015-12-05_bilinear-aa-299_v1'
 INCEPTION_SIZE = 299
@@ -103,29 +102,8 @@ def extract_features(images, *, params=None, batch_size=50, total=None, progress
 # ---------------------------------------------------------------------------------------------
 # FID.
 
-def feature_statistics(features):
-  """Mean and covariance (unbiased, rows are samples) in float64."""
-  features = np.asarray(features, np.float64)
-  return features.mean(0), np.cov(features, rowvar=False)
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps=1e-6):
-  """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), as in TTUR / pytorch-fid."""
-  mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-  sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-  diff = mu1 - mu2
-  covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-  if not np.isfinite(covmean).all():
-    # Near-singular product (e.g. fewer samples than dimensions): regularise both covariances.
-    offset = np.eye(len(sigma1)) * eps
-    covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-  if np.iscomplexobj(covmean):
-    # sqrtm of a product of PSD matrices is real up to rounding; a large imaginary part means
-    # the statistics are broken, not a rounding issue.
-    if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-      raise ValueError(f'Imaginary component {np.max(np.abs(covmean.imag))} in sqrtm')
-    covmean = covmean.real
-  return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+feature_statistics = frechet.feature_statistics
+frechet_distance = frechet.frechet_distance
 
 
 def fid_from_features(features1, features2):
@@ -144,9 +122,13 @@ def _polynomial_mmd2(x, y):
 
 
 def kernel_inception_distance(features1, features2, *, num_subsets=100, subset_size=1000, seed=0):
-  """KID: mean and std of the unbiased MMD^2 over random subsets (without replacement)."""
+  """KID: mean and std of the unbiased MMD^2 over random subsets (without replacement).
+
+  Subsets hold min(subset_size, n // 2) samples, n the smaller set: with 10k samples that is the
+  usual 1000; with few samples, subsets of all n would all be the same set and the std 0.
+  """
   f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
-  m = min(len(f1), len(f2), subset_size)
+  m = min(subset_size, min(len(f1), len(f2)) // 2)
   rng = np.random.default_rng(seed)
   values = [_polynomial_mmd2(f1[rng.choice(len(f1), m, replace=False)],
                              f2[rng.choice(len(f2), m, replace=False)])
