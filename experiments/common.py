@@ -9,6 +9,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from gan_jax import input_pipeline
 from gan_jax import steps
@@ -76,3 +77,9 @@ def generator_samples(state, rng, *, num, batch_size):
 def discriminator_logits(state, x):
   return state.discriminator.apply({'params': state.d_params, 'batch_stats': state.d_batch_stats},
                                    x, None, train=False)
+
+
+def with_learning_rates(config, state, g_lr, d_lr):
+  """The same state with both Adams at new rates (same optimiser state): a late decay."""
+  return state.replace(g_tx=optax.adam(g_lr, b1=config.optim.b1, b2=config.optim.b2),
+                       d_tx=optax.adam(d_lr, b1=config.optim.b1, b2=config.optim.b2))

@@ -13,7 +13,6 @@ from absl import app
 from absl import flags
 import jax
 import numpy as np
-import optax
 
 from configs import toy1d
 from experiments import common
@@ -49,9 +48,7 @@ def densities(config, state, x, rng=jax.random.PRNGKey(123)):
 
 
 def with_learning_rate(config, state, lr):
-  """The same state with both Adams at `lr` (same optimiser state structure): the late decay."""
-  tx = optax.adam(lr, b1=config.optim.b1, b2=config.optim.b2)
-  return state.replace(g_tx=tx, d_tx=tx)
+  return common.with_learning_rates(config, state, lr, lr)
 
 
 def d_vs_dstar(config, state, num_std):
