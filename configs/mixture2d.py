@@ -13,7 +13,8 @@ def get_config(arg='ring8'):
   name, _, local = arg.partition(',')
   config = default.get_config()
   config.dataset.name = name  # 'ring8' or 'grid25'.
-  config.dataset.scale = 5.0  # Grid corners at +-4 -> +-0.8, inside tanh's range.
+  # Data / scale lies inside tanh's range: ring radius 2 -> 0.8, grid corners +-4 -> +-0.8.
+  config.dataset.scale = 2.5 if name == 'ring8' else 5.0
   config.dataset.num_examples = 100_000
   config.dataset.seed = 0
   config.image_size = 0  # Not an image.

@@ -54,7 +54,10 @@ def d_steps(state, x, *, num_steps, batch_size):
 
 
 def run(config, state, x, num_steps, chunk=1000):
-  """Trains for `num_steps` in jitted chunks; returns the state and per-step metrics (host)."""
+  """Trains for `num_steps` in jitted chunks; returns the state and per-step metrics (host).
+
+  Each distinct chunk length compiles once: callers pick a `chunk` that divides their stages.
+  """
   history = []
   for start in range(0, num_steps, chunk):
     n = min(chunk, num_steps - start)
