@@ -180,3 +180,5 @@ def get_batch(data: Dict[str, Any], *, batch_size: int, batch_index: int, seed: 
 
 # Non-tfds sources: name -> fn(dataset_config, split) returning load_split's dict.
 SOURCES = {}
+from gan_jax import sources as _sources  # noqa: E402  The toys and the Olivetti faces.
+SOURCES.update(_sources.SOURCES)

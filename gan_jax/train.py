@@ -195,6 +195,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
   validate_config(config)
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0 and not os.path.exists(os.path.join(workdir, 'config.json')):
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:  # Read by gan_jax.sample.
+      f.write(config.to_json_best_effort(indent=2))
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
   num_classes = 0
   if config.conditional:

@@ -1,0 +1,34 @@
+"""Mode collapse on 2-D mixtures: 8 Gaussians on a ring (`:ring8`) or 25 on a 5x5 grid (`:grid25`).
+
+  python -m gan_jax.main --config=configs/mixture2d.py:ring8 --workdir=/tmp/ring8
+  python experiments/mixtures2d/run.py   # the table and scatter plots over seeds and losses
+
+Points are divided by `dataset.scale` so that they lie inside G's tanh range.
+"""
+from configs import default
+
+
+def get_config(arg='ring8'):
+  arg = arg or 'ring8'
+  name, _, local = arg.partition(',')
+  config = default.get_config()
+  config.dataset.name = name  # 'ring8' or 'grid25'.
+  # Data / scale lies inside tanh's range: ring radius 2 -> 0.8, grid corners +-4 -> +-0.8.
+  config.dataset.scale = 2.5 if name == 'ring8' else 5.0
+  config.dataset.num_examples = 100_000
+  config.dataset.seed = 0
+  config.image_size = 0  # Not an image.
+  config.model = 'mlp'
+  config.prior = 'normal'
+  config.latent_dim = 2
+  config.mlp.g_hidden = (128, 128)
+  config.mlp.d_hidden = (128, 128)
+  config.mlp.dropout = 0.0
+  config.batch_size = 256
+  config.num_train_steps = 10_000
+  config.optim.g_lr = 1e-3
+  config.optim.d_lr = 1e-3
+  config.log_every_steps = 1000
+  if local == 'runlocal' or arg == 'runlocal':
+    default.runlocal(config)
+  return config

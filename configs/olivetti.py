@@ -1,0 +1,26 @@
+"""DCGAN at 64x64 on the 400 Olivetti faces (40 people), for the latent-space experiment.
+
+  python -m gan_jax.main --config=configs/olivetti.py --workdir=/tmp/olivetti
+  python -m gan_jax.sample --workdir=/tmp/olivetti --mode=interpolate
+
+Only 400 images: expect memorisation (see experiments/latent/README.md).
+"""
+from configs import default
+
+
+def get_config(arg=None):
+  config = default.get_config()
+  config.dataset.name = 'olivetti_faces'
+  config.dataset.eval_split = 'train'  # No held-out faces: the source returns all 400.
+  config.image_size = 64
+  config.model = 'dcgan'
+  config.dcgan.width = 32  # Half the paper's width: minutes on a CPU.
+  config.prior = 'normal'
+  config.batch_size = 64
+  config.num_train_steps = 1500
+  config.log_every_steps = 50
+  config.sample_every_steps = 250
+  config.checkpoint_every_steps = 250
+  if arg == 'runlocal':
+    default.runlocal(config)
+  return config

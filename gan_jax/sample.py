@@ -1,0 +1,229 @@
+"""Latent-space tools on a trained workdir: grids, interpolations, vector arithmetic, neighbours.
+
+  python -m gan_jax.sample --workdir=DIR --mode=grid [--z=fixed|new] [--seed=0]
+  python -m gan_jax.sample --workdir=DIR --mode=interpolate [--num_rows=4] [--num_steps=10]
+  python -m gan_jax.sample --workdir=DIR --mode=arithmetic --groups=LABEL_A,LABEL_B,LABEL_C
+  python -m gan_jax.sample --workdir=DIR --mode=arithmetic --groups="3 7 12;4 9 30;1 2 5"
+  python -m gan_jax.sample --workdir=DIR --mode=nearest
+
+The run's config is read from DIR/config.json (written by the trainer) and its latest checkpoint
+is restored with train.restore_checkpoint. PNGs go to DIR/latent/<mode>.png unless --out is set.
+
+Arithmetic is the DCGAN recipe (Radford et al. 2016, Section 6.3): average the z of a few samples
+per group, show G(mean z(A) - mean z(B) + mean z(C)) and the same with small noise added to it.
+Groups are, by what `--groups` holds:
+  - three labels (`A,B,C`): for a conditional model, z drawn with those labels (the result uses
+    C's label); for an unconditional one, samples that the MNIST classifier of
+    `gan_jax.evaluation.classifier` labels A, B, C, when that module is importable;
+  - three `;`-separated lists of sample indices into `--mode=grid --z=new` with the same --seed.
+"""
+import json
+import os
+from typing import List, Optional
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax import images
+from gan_jax import input_pipeline
+from gan_jax import steps
+from gan_jax import train
+
+flags.DEFINE_string('workdir', None, 'A training workdir (config.json and checkpoints/).')
+flags.DEFINE_enum('mode', 'grid', ['grid', 'interpolate', 'arithmetic', 'nearest'], 'Tool.')
+flags.DEFINE_string('out', None, 'PNG path; default WORKDIR/latent/<mode>.png.')
+flags.DEFINE_integer('seed', 0, 'Seed of the new latents.')
+flags.DEFINE_enum('z', 'new', ['new', 'fixed'], 'grid: new z (from --seed) or the training grid z.')
+flags.DEFINE_integer('num_rows', 6, 'grid: side; interpolate: pairs; arithmetic: samples/group.')
+flags.DEFINE_integer('num_steps', 10, 'interpolate: images per row.')
+flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" indices.')
+FLAGS = flags.FLAGS
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: the trainer writes it at the start of a run.')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_state(workdir: str):
+  """(config, data, state) with the latest checkpoint of `workdir` restored."""
+  config = load_config(workdir)
+  data = input_pipeline.load_split(config.dataset, image_size=config.image_size or None)
+  num_classes = data['num_classes'] if config.conditional else 0
+  state = train.create_train_state(config, data_shape=data['image'].shape[1:],
+                                   num_classes=num_classes, axis_name=None)
+  mngr = train.checkpoint_manager(workdir, config)
+  if mngr.latest_step() is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
+  state = train.restore_checkpoint(mngr, state, train.architecture(config, state))
+  return config, data, state
+
+
+def generate(state, z, labels=None) -> np.ndarray:
+  """G in inference mode (BatchNorm running statistics), in [-1, 1]."""
+  return np.asarray(_generate(state, jnp.asarray(z), None if labels is None else
+                              jnp.asarray(labels, jnp.int32)))
+
+
+@jax.jit
+def _generate(state, z, labels):
+  return steps.generate(state, z, labels)[0]
+
+
+def new_latents(state, num: int, seed: int) -> np.ndarray:
+  return np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
+                                        state.prior))
+
+
+def slerp(z0, z1, t):
+  """Spherical interpolation (White 2016): follows the shell where Gaussian latents live."""
+  cos = np.sum(z0 * z1, -1, keepdims=True) / (
+      np.linalg.norm(z0, axis=-1, keepdims=True) * np.linalg.norm(z1, axis=-1, keepdims=True))
+  omega = np.arccos(np.clip(cos, -1.0, 1.0))
+  so = np.sin(omega)
+  so = np.where(so < 1e-6, 1.0, so)
+  out = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / so
+  return np.where(np.sin(omega) < 1e-6, (1 - t) * z0 + t * z1, out)
+
+
+def grid(config, state, mode_z: str, side: int, seed: int) -> np.ndarray:
+  if mode_z == 'fixed':
+    z, labels = train.fixed_latents(config, state)
+    return images.make_grid(generate(state, z, labels), nrow=config.sample_grid_size)
+  if state.num_classes:  # One row per class, the same z down each column.
+    rows = min(state.num_classes, 10)
+    z = np.tile(new_latents(state, side, seed), (rows, 1))
+    return images.make_grid(generate(state, z, np.repeat(np.arange(rows), side)), nrow=side)
+  return images.make_grid(generate(state, new_latents(state, side * side, seed)), nrow=side)
+
+
+def interpolate(state, num_pairs: int, num_steps: int, seed: int) -> np.ndarray:
+  """Rows: for each random pair, linear interpolation, then spherical interpolation."""
+  z = new_latents(state, 2 * num_pairs, seed)
+  t = np.linspace(0, 1, num_steps)[:, None]
+  labels = np.random.default_rng(seed).integers(0, max(state.num_classes, 1), num_pairs)
+  rows = []
+  for i in range(num_pairs):
+    z0, z1 = z[2 * i], z[2 * i + 1]
+    for path in ((1 - t) * z0 + t * z1, slerp(z0[None], z1[None], t)):
+      y = np.full(num_steps, labels[i]) if state.num_classes else None
+      rows.append(generate(state, path.astype(np.float32), y))
+  return images.make_grid(np.concatenate(rows), nrow=num_steps)
+
+
+def _parse_groups(spec: str):
+  if ';' in spec:
+    groups = [[int(i) for i in g.replace(',', ' ').split()] for g in spec.split(';')]
+    return 'indices', groups
+  labels = [int(x) for x in spec.split(',')]
+  return 'labels', labels
+
+
+def _classifier_predict(config):
+  """The committed MNIST classifier's predict(images) when gan_jax.evaluation has it, else None."""
+  try:
+    from gan_jax.evaluation import classifier  # Lands in another branch; optional here.
+    classify_params = classifier.load_classifier(config.dataset.name)
+    return lambda x: classifier.predict(classify_params[1], x)
+  except (ImportError, AttributeError, FileNotFoundError, ValueError):
+    return None
+
+
+def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarray:
+  """Rows A, B, C: their samples and, last, G(mean z); row 4: the result and noisy variants."""
+  if len(spec.split(';')) != 3 and len(spec.split(',')) != 3:
+    raise ValueError('--groups needs three groups: "A,B,C" labels or "i j;k l;m n" indices.')
+  kind, groups = _parse_groups(spec)
+  group_z: List[np.ndarray] = []
+  group_labels: List[Optional[int]] = []
+  if kind == 'indices':  # Indices into `--mode=grid --z=new --seed=seed`.
+    side = FLAGS.num_rows
+    pool = new_latents(state, max(side * side, 1 + max(max(g) for g in groups)), seed)
+    if state.num_classes:
+      raise ValueError('For a conditional model pick groups by label: --groups=A,B,C.')
+    group_z = [pool[g] for g in groups]
+    group_labels = [None] * 3
+  elif state.num_classes:
+    for i, label in enumerate(groups):
+      group_z.append(new_latents(state, per_group, seed + i))
+      group_labels.append(label)
+  else:
+    predict = _classifier_predict(config)
+    if predict is None:
+      raise RuntimeError('Picking groups by label needs a conditional model or '
+                         'gan_jax.evaluation.classifier (not importable here); pass sample '
+                         'indices instead: --groups="i j k;l m n;o p q".')
+    pool = new_latents(state, 2000, seed)
+    predicted = np.asarray(predict(generate(state, pool)))
+    for label in groups:
+      chosen = pool[predicted == label][:per_group]
+      if len(chosen) == 0:
+        raise ValueError(f'No sample of 2000 is classified as {label}.')
+      group_z.append(chosen)
+      group_labels.append(None)
+  means = [z.mean(0) for z in group_z]
+  result = means[0] - means[1] + means[2]
+  noise = np.random.default_rng(seed).normal(0, 0.25, (per_group, result.shape[0]))
+  rows = []
+  width = max(len(z) for z in group_z) + 1
+  blank = None
+  for z, mean, label in zip(group_z, means, group_labels):
+    zs = np.concatenate([z, mean[None]]).astype(np.float32)
+    y = None if label is None else np.full(len(zs), label)
+    imgs = generate(state, zs, y)
+    blank = np.ones_like(imgs[:1])
+    rows.append(np.concatenate([imgs[:-1]] + [blank] * (width - len(zs)) + [imgs[-1:]]))
+  zs = np.concatenate([result[None], result[None] + noise[:width - 1]]).astype(np.float32)
+  y = None if group_labels[2] is None else np.full(len(zs), group_labels[2])
+  rows.append(generate(state, zs, y))
+  return images.make_grid(np.concatenate(rows), nrow=width)
+
+
+def nearest(config, state, data, out: str):
+  """Delegates to gan_jax.evaluation.memorisation (nearest training images of samples)."""
+  try:
+    from gan_jax.evaluation import memorisation
+  except ImportError:
+    print('nearest: unavailable, gan_jax.evaluation.memorisation is not in this checkout.')
+    return None
+  samples = generate(state, new_latents(state, 256, FLAGS.seed),
+                     np.arange(256) % state.num_classes if state.num_classes else None)
+  train_images = input_pipeline.to_model_range(data['image'])
+  try:
+    heldout = input_pipeline.load_split(config.dataset, split=config.dataset.eval_split,
+                                        image_size=config.image_size or None)['image']
+  except Exception:  # No held-out split (small face sets): compare with the training set itself.
+    heldout = data['image']
+  report = memorisation.memorisation_report(samples, train_images,
+                                            input_pipeline.to_model_range(heldout), png_path=out)
+  print(json.dumps(report, indent=2))
+  return report
+
+
+def main(argv):
+  del argv
+  config, data, state = load_state(FLAGS.workdir)
+  out = FLAGS.out or os.path.join(FLAGS.workdir, 'latent', f'{FLAGS.mode}.png')
+  if FLAGS.mode == 'nearest':
+    nearest(config, state, data, out)
+    return
+  if FLAGS.mode == 'grid':
+    picture = grid(config, state, FLAGS.z, FLAGS.num_rows, FLAGS.seed)
+  elif FLAGS.mode == 'interpolate':
+    picture = interpolate(state, FLAGS.num_rows, FLAGS.num_steps, FLAGS.seed)
+  else:
+    picture = arithmetic(config, state, FLAGS.groups, FLAGS.num_rows, FLAGS.seed)
+  images.save_png(out, picture)
+  print(f'Wrote {out}')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)
