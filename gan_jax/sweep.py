@@ -30,13 +30,17 @@ from absl import logging
 Point = Dict[str, Any]
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('config', None, 'Base config file (as for gan_jax.main, `path[:arg]`).')
-flags.DEFINE_string('sweep', None, 'Python file with get_sweep() -> list of override dicts.')
-flags.DEFINE_string('workdir', None, 'Sweep directory; each point trains in a sub-directory.')
-flags.DEFINE_integer('parallel', 1, 'Points run at once (at most the number of CPU cores).')
-flags.DEFINE_bool('dry_run', False, 'Print the commands of unfinished points; run nothing.')
-flags.DEFINE_string('metric', 'd_loss', 'Final metric to plot per point (a metrics.json key).')
-flags.DEFINE_integer('timeout', 24 * 3600, 'Seconds one point may run before it is killed.')
+
+
+def define_flags():
+  """Only when run as a program: sweep files import this module for its helpers."""
+  flags.DEFINE_string('config', None, 'Base config file (as for gan_jax.main, `path[:arg]`).')
+  flags.DEFINE_string('sweep', None, 'Python file with get_sweep() -> list of override dicts.')
+  flags.DEFINE_string('workdir', None, 'Sweep directory; each point trains in a sub-directory.')
+  flags.DEFINE_integer('parallel', 1, 'Points run at once (at most the number of CPU cores).')
+  flags.DEFINE_bool('dry_run', False, 'Print the commands of unfinished points; run nothing.')
+  flags.DEFINE_string('metric', 'd_loss', 'Final metric to plot per point (a metrics.json key).')
+  flags.DEFINE_integer('timeout', 24 * 3600, 'Seconds one point may run before it is killed.')
 
 
 # Helpers for sweep files.
@@ -206,4 +210,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

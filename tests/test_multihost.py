@@ -23,24 +23,32 @@ def _env(devices):
 
 
 def _start(process_id, num_processes, port, workdir, num_steps, devices, timeout_s=60):
-  return subprocess.Popen(
+  # Output goes to files: a pipe nobody reads yet would fill and stall a process mid-collective.
+  log = open(f'{workdir}.{process_id}.log', 'w+')
+  proc = subprocess.Popen(
       [sys.executable, '-m', 'tests.multihost_worker', str(process_id), str(num_processes),
        str(port), str(workdir), str(num_steps), str(timeout_s)],
-      cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=ROOT, env=_env(devices), stdout=log, stderr=subprocess.STDOUT, text=True)
+  proc.log = log
+  return proc
+
+
+def _output(proc):
+  proc.log.seek(0)
+  return proc.log.read()
 
 
 def _finish(procs, timeout=600):
-  outs = []
   try:
     for p in procs:
-      out, err = p.communicate(timeout=timeout)
-      assert p.returncode == 0, err[-3000:]
-      outs.append(out)
+      p.wait(timeout=timeout)
+      assert p.returncode == 0, _output(p)[-3000:]
   finally:
     for p in procs:  # A peer that hangs must not outlive the test.
       if p.poll() is None:
         p.kill()
-  return json.loads(outs[0].split('RESULT', 1)[1]) if 'RESULT' in outs[0] else None
+  out = _output(procs[0])
+  return json.loads(out.split('RESULT', 1)[1].splitlines()[0]) if 'RESULT' in out else None
 
 
 def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
@@ -65,11 +73,13 @@ def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
 
 def test_a_missing_peer_is_an_error_within_the_timeout_not_a_hang(tmp_path):
   port = _free_port()
-  alone = _start(0, 2, port, tmp_path / 'w', 4, devices=2, timeout_s=5)
-  _, err = alone.communicate(timeout=120)  # Far above 5 s: a hang fails the test.
+  alone = _start(0, 2, port, tmp_path / 'w0', 4, devices=2, timeout_s=5)
+  alone.wait(timeout=120)  # Far above 5 s: a hang fails the test.
+  err = _output(alone)
   assert alone.returncode != 0
   assert 'DEADLINE_EXCEEDED' in err and 'Joining a 2-process run' in err
   # A non-coordinator without a coordinator says so in one Python error.
-  lonely = _start(1, 2, _free_port(), tmp_path / 'w', 4, devices=2, timeout_s=3)
-  _, err = lonely.communicate(timeout=120)
+  lonely = _start(1, 2, _free_port(), tmp_path / 'w1', 4, devices=2, timeout_s=3)
+  lonely.wait(timeout=120)
+  err = _output(lonely)
   assert lonely.returncode != 0 and 'No coordinator at 127.0.0.1:' in err
