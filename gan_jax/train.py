@@ -214,11 +214,14 @@ def parallelize(config, devices=None):
   """
   step_fn = steps.make_train_step(config, axis_name=AXIS)
   if config.parallel == 'pmap':
-    devices = devices or jax.local_devices()
-    n = len(devices)
+    # devices=None: the axis spans the devices of all processes, each process feeding its local
+    # ones. Given devices (tests on one process) restrict it; local devices alone would leave
+    # every process averaging over its own devices only.
+    local = devices or jax.local_devices()
+    n = len(local)
     fn = jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,))
     split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
-    return (fn, lambda s: flax.jax_utils.replicate(s, devices),
+    return (fn, lambda s: flax.jax_utils.replicate(s, local),
             lambda b: jax.tree.map(split, b))
   mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (AXIS,))
   P = jax.sharding.PartitionSpec
@@ -229,7 +232,12 @@ def parallelize(config, devices=None):
                              out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
   state_sharding = jax.sharding.NamedSharding(mesh, P())
   batch_sharding = jax.sharding.NamedSharding(mesh, P(None, AXIS))
-  return (fn, lambda s: jax.device_put(s, state_sharding),
+  # From host values that every process holds: no device-to-device copy across hosts.
+  put_state = lambda s: jax.tree.map(
+      lambda x: jax.make_array_from_callback(np.shape(x), state_sharding,
+                                             lambda idx: np.asarray(x)[idx]),
+      jax.device_get(s))
+  return (fn, put_state,
           lambda b: jax.tree.map(
               lambda x: jax.make_array_from_process_local_data(batch_sharding, x), b))
 
@@ -252,10 +260,20 @@ def device_batches(config, batches, put_batch):
   return map(put_batch, batches)
 
 
+def first_replica(config, x):
+  """One replica of a replicated step output, as host numpy, on any number of processes.
+
+  With several processes the outputs span devices this process cannot read; every replica holds
+  the same values (the step averages across all devices), so the first local one is the value.
+  """
+  if not isinstance(x, jax.Array):
+    return np.asarray(x)[0] if config.parallel == 'pmap' else np.asarray(x)
+  shape = x.shape[1:] if config.parallel == 'pmap' else x.shape
+  return np.asarray(x.addressable_data(0)).reshape(shape)
+
+
 def unreplicate(config, state):
-  if config.parallel == 'pmap':
-    return jax.tree.map(lambda x: x[0], state)
-  return state
+  return jax.tree.map(functools.partial(first_replica, config), state)
 
 
 def sample_grid(config, state: steps.GANState, sample_fn, z, labels) -> np.ndarray:
@@ -364,8 +382,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       stopping = stop_agreed(config, stop, step)  # Read once: a later signal waits a step.
       last = step == config.num_train_steps or stopping
       if step % config.log_every_steps == 0 or last:
-        fetched = [jax.tree.map(lambda x: np.asarray(x).reshape(-1)[0], m)
-                   for m in jax.device_get(history)]
+        fetched = [jax.tree.map(lambda x: first_replica(config, x), m) for m in history]
         check_finite(step - len(history) + 1, fetched)
         mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
         writer.write_scalars(step, mean)

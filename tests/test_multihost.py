@@ -22,12 +22,13 @@ def _env(devices):
               PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2')
 
 
-def _start(process_id, num_processes, port, workdir, num_steps, devices, timeout_s=60):
+def _start(process_id, num_processes, port, workdir, num_steps, devices, timeout_s=60,
+           parallel='pmap'):
   # Output goes to files: a pipe nobody reads yet would fill and stall a process mid-collective.
   log = open(f'{workdir}.{process_id}.log', 'w+')
   proc = subprocess.Popen(
       [sys.executable, '-m', 'tests.multihost_worker', str(process_id), str(num_processes),
-       str(port), str(workdir), str(num_steps), str(timeout_s)],
+       str(port), str(workdir), str(num_steps), str(timeout_s), parallel],
       cwd=ROOT, env=_env(devices), stdout=log, stderr=subprocess.STDOUT, text=True)
   proc.log = log
   return proc
@@ -62,7 +63,9 @@ def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
   assert os.listdir(tmp_path / 'two' / 'samples') == ['step_0000004.png']  # Process 0 only.
 
   port = _free_port()
-  two = _finish([_start(i, 2, port, tmp_path / 'two', 8, devices=2) for i in range(2)])
+  # The second half under shard_map: both engines span processes; the checkpoint is host data.
+  two = _finish([_start(i, 2, port, tmp_path / 'two', 8, devices=2, parallel='shard_map')
+                 for i in range(2)])
   assert two['step'] == ref['step'] == 8 and two['devices'] == 4
   diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
              for a, b in zip(two['params'], ref['params']))
