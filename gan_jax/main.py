@@ -1,20 +1,39 @@
 """Trains a GAN: `python -m gan_jax.main --config=configs/dcgan.py --workdir=/tmp/dcgan`.
 
-This file only parses flags and hands over to `train.train_and_evaluate`; all logic lives in
-importable, testable modules. Running the same command again resumes from the workdir.
+This file only parses flags, joins the multi-process runtime when there is one, and hands over to
+`train.train_and_evaluate`; all logic lives in importable, testable modules. Running the same
+command again resumes from the workdir. On several hosts every process runs the same command
+(see README, "Multi-host").
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
+from gan_jax import distributed
+from gan_jax import input_pipeline
 from gan_jax import train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and samples.')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file.', lock_config=True)
+flags.DEFINE_enum('distributed', 'auto', ['auto', 'on', 'off'],
+                  'jax.distributed.initialize: auto = when --coordinator_address is given or a '
+                  'cluster (SLURM, Open MPI, TPU pod, $JAX_COORDINATOR_ADDRESS) is detected.')
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0 (not on TPU/SLURM).')
+flags.DEFINE_integer('num_processes', None, 'Number of processes (not on TPU/SLURM).')
+flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1 (not on TPU/SLURM).')
+flags.DEFINE_integer('distributed_timeout', 300,
+                     'Seconds to wait for all processes to join before failing.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
+# Errors of the user's making (settings, data, workdir, divergence): one line and exit 1.
+# Anything else is a bug and keeps its traceback.
+USER_ERRORS = (train.ConfigError, train.CheckpointError, input_pipeline.DataUnavailableError,
+               distributed.DistributedInitError, FloatingPointError)
 
 
 class _QuietOrbax(logging.logging.Filter):
@@ -24,9 +43,23 @@ class _QuietOrbax(logging.logging.Filter):
     return record.levelno >= logging.logging.WARNING or '/orbax/' not in record.pathname
 
 
+def run_or_exit(fn, *args):
+  """Calls fn(*args); a USER_ERRORS exception becomes one logged line and exit status 1."""
+  try:
+    return fn(*args)
+  except USER_ERRORS as e:
+    logging.error('%s: %s', type(e).__name__, e)
+    sys.exit(1)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  # Before anything touches a device: the runtime decides which devices this process sees.
+  run_or_exit(lambda: distributed.initialize(
+      FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
+      num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
+      timeout_s=FLAGS.distributed_timeout))
   # tfds reads through TensorFlow: keep it off any accelerator so JAX has them all.
   import tensorflow as tf
   tf.config.experimental.set_visible_devices([], 'GPU')
@@ -34,7 +67,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietOrbax())
   logging.info('JAX process: %d / %d', jax.process_index(), jax.process_count())
   logging.info('JAX local devices: %r', jax.local_devices())
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  run_or_exit(train.train_and_evaluate, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == '__main__':

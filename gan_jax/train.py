@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import signal
 import time
 from typing import Any, Dict, Optional
@@ -16,6 +17,7 @@ from clu import metric_writers
 from clu import periodic_actions
 import flax
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -23,33 +25,85 @@ import orbax.checkpoint as ocp
 
 from gan_jax import images
 from gan_jax import input_pipeline
+from gan_jax import losses
 from gan_jax import models
 from gan_jax import steps
 
 AXIS = 'batch'
 
 
-class ArchitectureMismatchError(ValueError):
+class ConfigError(ValueError):
+  """A setting, or its combination with the data or the workdir, that cannot run.
+
+  main.py reports these as one line and exits non-zero; anything else stays a traceback.
+  """
+
+
+class ArchitectureMismatchError(ConfigError):
   """The workdir holds a checkpoint of a different architecture than the config builds."""
+
+
+class CheckpointError(RuntimeError):
+  """Checkpoints exist in the workdir but none of them can be read."""
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Fails fast, before data or compilation, on settings that cannot run."""
   n = jax.device_count()
   if config.batch_size <= 0 or config.batch_size % n:
-    raise ValueError(f'batch_size={config.batch_size} must be a positive multiple of the '
+    raise ConfigError(f'batch_size={config.batch_size} must be a positive multiple of the '
                      f'{n} devices; set --config.batch_size to a multiple of {n}.')
   for key in ('num_train_steps', 'num_d_steps', 'log_every_steps', 'sample_every_steps',
               'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
     if config[key] <= 0:
-      raise ValueError(f'{key}={config[key]} must be positive; set --config.{key}.')
+      raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
   for key in ('g_lr', 'd_lr'):
-    if config.optim[key] <= 0:
-      raise ValueError(f'optim.{key}={config.optim[key]} must be positive.')
-  if config.model not in models.MODELS:
-    raise ValueError(f'Unknown model {config.model!r}; choose one of {sorted(models.MODELS)}.')
-  if config.parallel not in ('pmap', 'shard_map'):
-    raise ValueError(f'Unknown parallel={config.parallel!r}; choose pmap or shard_map.')
+    if not config.optim[key] > 0:  # Also catches NaN.
+      raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
+                        f'set --config.optim.{key}.')
+  choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.GENERATOR_LOSSES),
+             'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
+             'optim.name': ['adam', 'sgd']}
+  for key, allowed in choices.items():
+    value = config.optim.name if key == 'optim.name' else config[key]
+    if value not in allowed:
+      raise ConfigError(f'Unknown {key} {value!r}; set --config.{key} to one of {allowed}.')
+  if config.model == 'dcgan':
+    try:
+      models.dcgan.num_upsamplings(config.image_size)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  if config.model == 'dcgan_seed32' and (config.image_size != 32 or config.conditional):
+    raise ConfigError('dcgan_seed32 makes unconditional 32x32 images; set '
+                      '--config.image_size=32 --config.conditional=False or another model.')
+
+
+def validate_data(config, data) -> int:
+  """The number of classes a conditional model uses (0 if unconditional), checked on the data."""
+  if not config.conditional:
+    return 0
+  if data.get('label') is None or not data.get('num_classes'):
+    raise ConfigError(f'A conditional model needs labels; {config.dataset.name!r} has none. '
+                      'Set --config.conditional=False or a dataset with labels.')
+  wanted = config.get('num_classes', 0)
+  if wanted and wanted != data['num_classes']:
+    raise ConfigError(f'config.num_classes={wanted} but {config.dataset.name!r} has '
+                      f'{data["num_classes"]} classes; set --config.num_classes='
+                      f'{data["num_classes"]} (or 0 to take the dataset\'s).')
+  return data['num_classes']
+
+
+def check_workdir(workdir: str) -> None:
+  """Creates `workdir` and proves it writable, before any data or compilation time is spent."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f'.write_test.{jax.process_index()}')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'Workdir {workdir!r} is not writable ({e.strerror}); '
+                      'choose another --workdir or fix its permissions.') from None
 
 
 def create_train_state(config, *, data_shape, num_classes: int,
@@ -75,35 +129,81 @@ def architecture(config, state: steps.GANState) -> Dict[str, Any]:
 
 
 def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  # Orbax writes each step into a temporary directory and renames it when complete; a run killed
+  # mid-write leaves that temporary directory behind, which cleanup_tmp_directories removes.
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), 'checkpoints'),
-      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True,
+                                           cleanup_tmp_directories=True),
       item_names=('state', 'meta'))
 
 
 def save_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState, meta) -> None:
+  """Saves `state` (host numpy, the same on every process); all processes must call it.
+
+  Orbax writes replicated host arrays from process 0 only, and the other processes wait for it.
+  """
   step = int(state.step)
+  logging.info('Saving checkpoint at step %d', step)
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
       meta=ocp.args.JsonSave(meta)))
 
 
+def _set_aside(mngr: ocp.CheckpointManager, step: int) -> str:
+  """Moves an unreadable checkpoint out of orbax's sight (process 0), so no save reuses its step."""
+  src = os.path.join(str(mngr.directory), str(step))
+  dst = os.path.join(os.path.dirname(str(mngr.directory)), 'checkpoints_unreadable', str(step))
+  if jax.process_index() == 0:
+    if os.path.exists(dst):
+      shutil.rmtree(dst)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    os.replace(src, dst)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f'gan_jax_set_aside_{step}')
+  mngr.reload()
+  return dst
+
+
 def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
                        meta) -> steps.GANState:
-  """The latest checkpoint into `state`'s structure, or `state` itself when there is none."""
-  step = mngr.latest_step()
-  if step is None:
-    return state
-  saved = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
-  if saved != meta:
-    raise ArchitectureMismatchError(
-        f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
-        f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
+  """The latest readable checkpoint into `state`'s structure, or `state` when there is none.
+
+  Unreadable checkpoints (a truncated or corrupt file) newer than a readable one are moved to
+  checkpoints_unreadable/ with a warning naming them; if checkpoints exist but none can be read,
+  this raises rather than silently training from scratch. All processes must call it.
+  """
   target = flax.serialization.to_state_dict(state)
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target)))['state']
-  logging.info('Resumed from %s at step %d', mngr.directory, step)
-  return flax.serialization.from_state_dict(state, restored)
+  unreadable = []  # (step, error), newest first.
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      saved = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+    except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
+      unreadable.append((step, e))
+      continue
+    if saved != meta:
+      raise ArchitectureMismatchError(
+          f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
+          f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
+    try:
+      restored = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target)))['state']
+    except Exception as e:  # pylint: disable=broad-except
+      unreadable.append((step, e))
+      continue
+    for bad, error in unreadable:
+      first = (str(error).strip().splitlines() or [''])[0][:200]
+      logging.warning('Checkpoint %s/%d is unreadable (%s: %s); moved it to %s and resumed from '
+                      'step %d instead.', mngr.directory, bad, type(error).__name__, first,
+                      _set_aside(mngr, bad), step)
+    logging.info('Resumed from %s at step %d', mngr.directory, step)
+    return flax.serialization.from_state_dict(state, restored)
+  if unreadable:
+    raise CheckpointError(
+        f'No checkpoint in {mngr.directory} can be read (steps {[s for s, _ in unreadable]}; '
+        f'newest: {type(unreadable[0][1]).__name__}). Refusing to start from scratch: move them '
+        'away, or use a new --workdir.')
+  return state
 
 
 def parallelize(config, devices=None):
@@ -114,11 +214,14 @@ def parallelize(config, devices=None):
   """
   step_fn = steps.make_train_step(config, axis_name=AXIS)
   if config.parallel == 'pmap':
-    devices = devices or jax.local_devices()
-    n = len(devices)
+    # devices=None: the axis spans the devices of all processes, each process feeding its local
+    # ones. Given devices (tests on one process) restrict it; local devices alone would leave
+    # every process averaging over its own devices only.
+    local = devices or jax.local_devices()
+    n = len(local)
     fn = jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,))
     split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
-    return (fn, lambda s: flax.jax_utils.replicate(s, devices),
+    return (fn, lambda s: flax.jax_utils.replicate(s, local),
             lambda b: jax.tree.map(split, b))
   mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (AXIS,))
   P = jax.sharding.PartitionSpec
@@ -129,7 +232,12 @@ def parallelize(config, devices=None):
                              out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
   state_sharding = jax.sharding.NamedSharding(mesh, P())
   batch_sharding = jax.sharding.NamedSharding(mesh, P(None, AXIS))
-  return (fn, lambda s: jax.device_put(s, state_sharding),
+  # From host values that every process holds: no device-to-device copy across hosts.
+  put_state = lambda s: jax.tree.map(
+      lambda x: jax.make_array_from_callback(np.shape(x), state_sharding,
+                                             lambda idx: np.asarray(x)[idx]),
+      jax.device_get(s))
+  return (fn, put_state,
           lambda b: jax.tree.map(
               lambda x: jax.make_array_from_process_local_data(batch_sharding, x), b))
 
@@ -152,10 +260,20 @@ def device_batches(config, batches, put_batch):
   return map(put_batch, batches)
 
 
+def first_replica(config, x):
+  """One replica of a replicated step output, as host numpy, on any number of processes.
+
+  With several processes the outputs span devices this process cannot read; every replica holds
+  the same values (the step averages across all devices), so the first local one is the value.
+  """
+  if not isinstance(x, jax.Array):
+    return np.asarray(x)[0] if config.parallel == 'pmap' else np.asarray(x)
+  shape = x.shape[1:] if config.parallel == 'pmap' else x.shape
+  return np.asarray(x.addressable_data(0)).reshape(shape)
+
+
 def unreplicate(config, state):
-  if config.parallel == 'pmap':
-    return jax.tree.map(lambda x: x[0], state)
-  return state
+  return jax.tree.map(functools.partial(first_replica, config), state)
 
 
 def sample_grid(config, state: steps.GANState, sample_fn, z, labels) -> np.ndarray:
@@ -191,19 +309,39 @@ def check_finite(first_step: int, history) -> None:
                                  'diverged. Lower the learning rates or check the data.')
 
 
+def stop_agreed(config, stop, step: int) -> bool:
+  """Whether every process stops after `step` because one of them got SIGTERM.
+
+  Alone, a process stops at once. With several, each must leave the collective steps at the same
+  step, so they compare their flags at log steps only (a host sync they pay there anyway).
+  """
+  if jax.process_count() == 1:
+    return stop['requested']
+  if step % config.log_every_steps:
+    return False
+  flags = multihost_utils.process_allgather(np.int32(stop['requested']))
+  return bool(np.any(flags))
+
+
+def write_metrics_json(workdir: str, step: int, scalars: Dict[str, float]) -> None:
+  """The last logged scalars in workdir/metrics.json (process 0), for sweeps to read cheaply."""
+  if jax.process_index() != 0:
+    return
+  path = os.path.join(workdir, 'metrics.json')
+  with open(path + '.tmp', 'w') as f:
+    json.dump({'step': step, **scalars}, f)
+  os.replace(path + '.tmp', path)  # Atomic: a reader never sees half a file.
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.GANState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
   validate_config(config)
-  os.makedirs(workdir, exist_ok=True)
+  check_workdir(workdir)
   if jax.process_index() == 0 and not os.path.exists(os.path.join(workdir, 'config.json')):
     with open(os.path.join(workdir, 'config.json'), 'w') as f:  # Read by gan_jax.sample.
       f.write(config.to_json_best_effort(indent=2))
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
-  num_classes = 0
-  if config.conditional:
-    if data.get('label') is None:
-      raise ValueError(f'A conditional model needs labels; {config.dataset.name!r} has none.')
-    num_classes = data['num_classes']
+  num_classes = validate_data(config, data)
   data_shape = data['image'].shape[1:]
   state = create_train_state(config, data_shape=data_shape, num_classes=num_classes)
   count = lambda tree: sum(int(np.size(x)) for x in jax.tree.leaves(tree))
@@ -244,14 +382,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         jax.block_until_ready(metrics)
         t_log, step_log = time.time(), step
       report(step)
-      stopping = stop['requested']  # Read once: a signal arriving later is handled next step.
+      stopping = stop_agreed(config, stop, step)  # Read once: a later signal waits a step.
       last = step == config.num_train_steps or stopping
       if step % config.log_every_steps == 0 or last:
-        fetched = [jax.tree.map(lambda x: np.asarray(x).reshape(-1)[0], m)
-                   for m in jax.device_get(history)]
+        fetched = [jax.tree.map(lambda x: first_replica(config, x), m) for m in history]
         check_finite(step - len(history) + 1, fetched)
         mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
         writer.write_scalars(step, mean)
+        write_metrics_json(workdir, step, mean)
         now = time.time()
         logging.info(_console_line(step, config.num_train_steps, mean,
                                    (step - step_log) / max(now - t_log, 1e-9)))

@@ -1,0 +1,52 @@
+"""The sweep runner: helpers, naming, dry run, a real 2-point run, skipping finished points."""
+import os
+import subprocess
+import sys
+
+from gan_jax import sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEP = os.path.join(ROOT, 'tests', 'tiny_sweep.py')
+
+
+def _sweep(workdir, *flags):
+  proc = subprocess.run([sys.executable, '-m', 'gan_jax.sweep', '--config=configs/dcgan.py',
+                         f'--sweep={SWEEP}', f'--workdir={workdir}', *flags], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def test_product_and_zip():
+  points = sweep.product(sweep.sweep('a', [1, 2]), sweep.zip_(sweep.sweep('b', [3, 4]),
+                                                              sweep.sweep('c', [5, 6])))
+  assert points == [{'a': 1, 'b': 3, 'c': 5}, {'a': 1, 'b': 4, 'c': 6},
+                    {'a': 2, 'b': 3, 'c': 5}, {'a': 2, 'b': 4, 'c': 6}]
+
+
+def test_finished_and_unfinished_points(tmp_path):
+  entries = sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))
+  assert [e['name'] for e in entries] == ['loss=minimax,seed=0', 'loss=non_saturating,seed=1']
+  assert '--config.loss=minimax' in entries[0]['cmd'] and not entries[0]['done']
+  os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '2')  # Unfinished: resume.
+  os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '4.orbax-checkpoint-tmp-1')
+  assert not sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))[0]['done']
+  os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '4')
+  assert sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))[0]['done']
+
+
+def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
+  dry = _sweep(tmp_path, '--dry_run').stdout.splitlines()
+  assert len(dry) == 2 and all('-m gan_jax.main' in line for line in dry)
+  assert not os.path.exists(tmp_path / 'loss=minimax,seed=0')  # A dry run runs nothing.
+
+  _sweep(tmp_path, '--parallel=2', '--metric=g_loss')
+  table = open(tmp_path / 'results.md').read()
+  assert table.count('| done |') == 2 and 'minimax' in table and 'non_saturating' in table
+  assert 'g_loss' in open(tmp_path / 'results.csv').readline()
+  assert os.path.getsize(tmp_path / 'results_g_loss.png') > 1000
+
+  again = _sweep(tmp_path)
+  assert again.stderr.count('finished, skipped') == 2 and '0 of 2 points' in again.stderr
+  assert all(line.startswith('# done: ') for line in _sweep(tmp_path, '--dry_run').stdout
+             .splitlines())
