@@ -78,8 +78,12 @@ def get_builder(name: str, *, tfds_dir: Optional[str] = None, local_mirror: Opti
   if manual_dir and manual_dir.is_dir() and (
       expected is None or all((manual_dir / f).exists() for f in expected)):
     logging.info('Preparing %s into %s from local files in %s', name, tfds_dir, manual_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual_dir), try_download_gcs=False))
+    # A download_dir of its own per dataset: tfds caches extracted manual files by file name
+    # alone, so MNIST and Fashion-MNIST (same IDX names) would otherwise share one extraction.
+    builder.download_and_prepare(
+        download_dir=os.path.join(tfds_dir, 'downloads', 'gan_jax_manual', name),
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir), try_download_gcs=False))
     return builder
   if os.environ.get('GAN_JAX_OFFLINE') or not _network_reachable():
     files = ', '.join(expected) if expected else "the files tfds' builder downloads"
