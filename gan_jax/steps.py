@@ -207,16 +207,17 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   Returns D's metrics averaged over its k updates and G's metrics.
   """
   rng = _step_rng(state)
-
-  def one_d_step(state, sub):
-    i, sub_batch = sub
-    return d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), axis_name=axis_name)
-
-  state, d_metrics = jax.lax.scan(one_d_step, state, (jnp.arange(num_d_steps), batch))
+  # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
+  # while loop ran ~10x slower (1.0 s vs 0.09 s for the 28x28 DCGAN step, k = 1, jax 0.10.2).
+  d_metrics = []
+  for i in range(num_d_steps):
+    sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
+    state, m = d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), axis_name=axis_name)
+    d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, generator_loss=generator_loss,
                             rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
-  metrics = {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+  metrics = {**jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics), **g_metrics}
   return state.replace(step=state.step + 1), metrics
 
 
