@@ -44,25 +44,10 @@ flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o 
 FLAGS = flags.FLAGS
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: the trainer writes it at the start of a run.')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
 def load_state(workdir: str):
   """(config, data, state) with the latest checkpoint of `workdir` restored."""
-  config = load_config(workdir)
+  config, state = train.load_workdir(workdir)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size or None)
-  num_classes = data['num_classes'] if config.conditional else 0
-  state = train.create_train_state(config, data_shape=data['image'].shape[1:],
-                                   num_classes=num_classes, axis_name=None)
-  mngr = train.checkpoint_manager(workdir, config)
-  if mngr.latest_step() is None:
-    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-  state = train.restore_checkpoint(mngr, state, train.architecture(config, state))
   return config, data, state
 
 

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax import evaluate
 from gan_jax import images
 from gan_jax import input_pipeline
 from gan_jax import losses
@@ -166,22 +167,26 @@ def _set_aside(mngr: ocp.CheckpointManager, step: int) -> str:
 
 
 def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
-                       meta) -> steps.GANState:
+                       meta, *, step: Optional[int] = None) -> steps.GANState:
   """The latest readable checkpoint into `state`'s structure, or `state` when there is none.
 
   Unreadable checkpoints (a truncated or corrupt file) newer than a readable one are moved to
   checkpoints_unreadable/ with a warning naming them; if checkpoints exist but none can be read,
   this raises rather than silently training from scratch. All processes must call it.
+  `step` restores that step only (for evaluation), raising if it is missing or unreadable.
   """
   target = flax.serialization.to_state_dict(state)
   unreadable = []  # (step, error), newest first.
-  for step in sorted(mngr.all_steps(), reverse=True):
+  if step is not None and step not in mngr.all_steps():
+    raise FileNotFoundError(f'No checkpoint of step {step} in {mngr.directory}; '
+                            f'it has {sorted(mngr.all_steps())}.')
+  for step in [step] if step is not None else sorted(mngr.all_steps(), reverse=True):
     try:
       saved = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
     except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
       unreadable.append((step, e))
       continue
-    if saved != meta:
+    if {k: v for k, v in saved.items() if k != 'best'} != meta:
       raise ArchitectureMismatchError(
           f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
           f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
@@ -204,6 +209,31 @@ def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
         f'newest: {type(unreadable[0][1]).__name__}). Refusing to start from scratch: move them '
         'away, or use a new --workdir.')
   return state
+
+
+def saved_best(mngr: ocp.CheckpointManager) -> Optional[Dict[str, Any]]:
+  """The best evaluation so far ({'metric', 'value', 'step'}) from the latest checkpoint's meta."""
+  if mngr.latest_step() is None:
+    return None
+  meta = mngr.restore(mngr.latest_step(), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+  return meta['meta'].get('best')
+
+
+def load_workdir(workdir: str, *, step: Optional[int] = None):
+  """(config, state) of a training workdir: its config.json and a checkpoint (default the
+  latest), on the host and unreplicated, for evaluation and the latent tools."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: the trainer writes it at the start of a run.')
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  data = input_pipeline.load_split(config.dataset, image_size=config.get('image_size') or None)
+  state = create_train_state(config, data_shape=data['image'].shape[1:],
+                             num_classes=validate_data(config, data), axis_name=None)
+  mngr = checkpoint_manager(workdir, config)
+  if mngr.latest_step() is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
+  return config, restore_checkpoint(mngr, state, architecture(config, state), step=step)
 
 
 def parallelize(config, devices=None):
@@ -333,6 +363,22 @@ def write_metrics_json(workdir: str, step: int, scalars: Dict[str, float]) -> No
   os.replace(path + '.tmp', path)  # Atomic: a reader never sees half a file.
 
 
+def evaluate_during_training(config, workdir: str, state: steps.GANState, best):
+  """Runs config.eval's metrics on host `state`, writes them, returns the updated best."""
+  step = int(state.step)
+  metrics = evaluate.parse_metrics(config.eval.metrics)
+  results = evaluate.evaluate(config, state, num_samples=config.eval.num_samples,
+                              metrics=metrics, seed=config.seed, progress=False)
+  evaluate.write_results(workdir, step, results, evaluate.protocol(
+      config, num_samples=config.eval.num_samples, seed=config.seed, metrics=metrics))
+  logging.info('eval at step %d: %s', step, ', '.join(
+      f'{k} {v:.4g}' for k, v in results.items() if isinstance(v, float)))
+  value = results.get(config.eval.best_metric)
+  if value is not None and (best is None or value < best['value']):
+    best = {'metric': config.eval.best_metric, 'value': value, 'step': step}
+  return best
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.GANState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the state."""
   validate_config(config)
@@ -352,6 +398,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   mngr = checkpoint_manager(workdir, config)
   state = restore_checkpoint(mngr, state, meta)
   start_step = int(state.step)
+  best = saved_best(mngr)  # The best evaluation so far lives in the checkpoint's metadata.
 
   writer = metric_writers.create_default_writer(workdir,
                                                 just_logging=jax.process_index() > 0)
@@ -400,8 +447,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         if jax.process_index() == 0:
           images.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
         writer.write_images(step, {'samples': grid[None]})
+      if is_image and config.eval.every_steps and (
+          step % config.eval.every_steps == 0 or step == config.num_train_steps):
+        best = evaluate_during_training(config, workdir, jax.device_get(
+            unreplicate(config, pstate)), best)
       if step % config.checkpoint_every_steps == 0 or last:
-        save_checkpoint(mngr, jax.device_get(unreplicate(config, pstate)), meta)
+        save_checkpoint(mngr, jax.device_get(unreplicate(config, pstate)),
+                        {**meta, 'best': best} if best else meta)
       if stopping:
         logging.warning('SIGTERM: saved a checkpoint at step %d; exiting.', step)
         break

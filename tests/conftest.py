@@ -18,6 +18,7 @@ def tiny(config, **overrides):
   config.dcgan.width = 8
   config.mlp.g_hidden = (32, 64)
   config.mlp.d_hidden = (64, 32)
+  config.eval.every_steps = 0  # tests/test_evaluate.py turns it on.
   for key, value in overrides.items():
     target = config
     *path, last = key.split('.')

@@ -1,0 +1,189 @@
+"""Evaluates a training workdir's checkpoint: FID/KID/precision-recall, classifier metrics and
+the memorisation check. The trainer calls `evaluate` too (config.eval), with a cheap default.
+
+  python -m gan_jax.evaluate --workdir=/tmp/dcgan                      # 10k samples, all metrics
+  python -m gan_jax.evaluate --workdir=/tmp/dcgan --num_samples=2000 --metrics=classifier
+  python -m gan_jax.evaluate --workdir=/tmp/dcgan --step=5000 --metrics=inception,memorisation
+
+Writes WORKDIR/eval/step_<N>/metrics.json (with the protocol), the neighbour PNG and a sample
+grid, TensorBoard scalars `eval/<metric>` in WORKDIR, and prints a table. Nothing is downloaded:
+the Inception weights come from $GAN_JAX_DATA_DIR (or ../shared/data), the classifiers are
+package data.
+
+Protocol (README, "Evaluation"): `num_samples` samples from G in inference mode (z from the
+config's prior with --seed; a conditional G gets labels 0, 1, ..., 9, 0, ... in turn) against
+the first `num_samples` images of the dataset's eval split (config.dataset.eval_split, at the
+training resolution), features of the FID Inception-V3 (TF 2015 weights) after a bilinear
+resize to 299x299; statistics in float64. See gan_jax/evaluation/fid.py.
+"""
+import functools
+import json
+import os
+import time
+from typing import Any, Dict, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import images
+from gan_jax import input_pipeline
+from gan_jax import steps
+
+METRICS = ('inception', 'classifier', 'memorisation')
+
+
+def parse_metrics(spec) -> tuple:
+  names = tuple(m.strip() for m in (spec.split(',') if isinstance(spec, str) else spec) if m)
+  unknown = set(names) - set(METRICS)
+  if unknown:
+    raise ValueError(f'Unknown metrics {sorted(unknown)}; choose from {METRICS}.')
+  return names
+
+
+def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500):
+  """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode.
+
+  Fixed-size jitted batches (the last one padded), so any `num` compiles one program.
+  """
+  labels = (np.arange(num) % state.num_classes).astype(np.int32) if state.num_classes else None
+  z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
+                                     state.prior))
+  fn = jax.jit(lambda st, z, y: steps.generate(st, z, y)[0])
+  out = []
+  for i in range(0, num, batch_size):
+    zb = z[i:i + batch_size]
+    n = len(zb)
+    zb = np.pad(zb, ((0, batch_size - n), (0, 0)))
+    yb = None if labels is None else np.pad(labels[i:i + batch_size], (0, batch_size - n))
+    out.append(np.asarray(fn(state, zb, yb))[:n])
+  return np.concatenate(out).astype(np.float32), labels
+
+
+def classifier_for(config) -> Optional[str]:
+  """The committed classifier's name for the run's dataset, or None (then no classifier metrics)."""
+  from gan_jax.evaluation import classifier
+  name = config.dataset.name
+  return name if classifier.weights_path(name).exists() else None
+
+
+def _split_images(config, split):
+  return _cached_split(config.dataset.to_json(), split, config.get('image_size') or None)
+
+
+@functools.lru_cache(maxsize=2)  # Evaluations during training reuse the reference images.
+def _cached_split(dataset_json, split, image_size):
+  dataset = ml_collections.ConfigDict(json.loads(dataset_json))
+  data = input_pipeline.load_split(dataset, split=split, image_size=image_size)
+  return input_pipeline.to_model_range(data['image'])
+
+
+def evaluate(config, state: steps.GANState, *, num_samples: int,
+             metrics: Sequence[str] = METRICS, seed: int = 0, out_dir: Optional[str] = None,
+             progress: bool = True, reference: Optional[np.ndarray] = None,
+             train_images: Optional[np.ndarray] = None) -> Dict[str, Any]:
+  """The chosen metrics of `state`'s generator as a flat dict of floats.
+
+  `reference` (real held-out images in [-1, 1]) and `train_images` default to the config's eval
+  and train splits; the trainer passes them so they are loaded once per run.
+  """
+  metrics = parse_metrics(metrics)
+  t0 = time.time()
+  samples, labels = generate_samples(state, num_samples, seed=seed)
+  eval_split = config.dataset.get('eval_split', 'test')
+  clf = classifier_for(config)
+  out: Dict[str, Any] = {'num_samples': num_samples}
+  if reference is None and (set(metrics) - {'classifier'} or clf):
+    reference = _split_images(config, eval_split)
+  if reference is not None:
+    reference = reference[:num_samples]
+    out['num_reference'] = len(reference)
+
+  if 'inception' in metrics:
+    from gan_jax.evaluation import fid
+    ref = fid.reference_statistics(
+        lambda: fid.extract_features(reference, progress=progress),
+        dataset=f'{config.dataset.name}@{samples.shape[1]}', split=eval_split,
+        count=len(reference))
+    fake = fid.extract_features(samples, progress=progress)
+    out.update(fid.all_metrics(ref['features'], fake))
+  if 'classifier' in metrics and clf:
+    from gan_jax.evaluation import classifier_metrics
+    out.update(classifier_metrics.evaluate(samples, classifier=clf, reference=reference,
+                                           labels=labels))
+  if 'memorisation' in metrics:
+    from gan_jax.evaluation import memorisation
+    if train_images is None:
+      train_images = _split_images(config, config.dataset.split)
+    png = os.path.join(out_dir, 'nearest.png') if out_dir else None
+    out.update(memorisation.memorisation_report(samples[:1000], train_images, reference[:1000],
+                                                classifier=clf, png_path=png))
+  out['eval_seconds'] = round(time.time() - t0, 1)
+  if out_dir:
+    side = 10 if state.num_classes else 8
+    images.save_png(os.path.join(out_dir, 'samples.png'),
+                    images.make_grid(samples[:side * side], nrow=side))
+  return out
+
+
+def format_table(results: Dict[str, Any]) -> str:
+  width = max(map(len, results))
+  return '\n'.join(f'{k:<{width}}  {v:.4f}' if isinstance(v, float) else f'{k:<{width}}  {v}'
+                   for k, v in results.items())
+
+
+def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Dict[str, Any]):
+  """WORKDIR/eval/step_<N>/metrics.json and TensorBoard scalars eval/<name> (process 0)."""
+  if jax.process_index() != 0:
+    return
+  from clu import metric_writers
+  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}')
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+    json.dump({'step': step, **results, 'protocol': protocol}, f, indent=2)
+  writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'))
+  writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()
+                              if isinstance(v, (int, float))})
+  writer.flush()
+
+
+def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:
+  from gan_jax.evaluation import fid
+  return {'dataset': config.dataset.name, 'reference_split': config.dataset.get('eval_split'),
+          'num_samples': num_samples, 'seed': seed, 'metrics': list(metrics),
+          'fid_protocol': fid.PROTOCOL_VERSION, 'classifier': classifier_for(config)}
+
+
+def main(argv):
+  del argv
+  from gan_jax import train  # Not at the top: train imports this module.
+  flags_ = flags.FLAGS
+  config, state = train.load_workdir(flags_.workdir, step=flags_.step)
+  step = int(state.step)
+  metrics = parse_metrics(flags_.metrics)
+  out_dir = os.path.join(flags_.workdir, 'eval', f'step_{step:07d}')
+  os.makedirs(out_dir, exist_ok=True)
+  logging.info('Evaluating %s at step %d: %s on %d samples', flags_.workdir, step,
+               ','.join(metrics), flags_.num_samples)
+  results = evaluate(config, state, num_samples=flags_.num_samples, metrics=metrics,
+                     seed=flags_.seed, out_dir=out_dir)
+  write_results(flags_.workdir, step, results,
+                protocol(config, num_samples=flags_.num_samples, seed=flags_.seed,
+                         metrics=metrics))
+  print(f'step {step}\n{format_table(results)}')
+  print(f'Wrote {os.path.join(out_dir, "metrics.json")}')
+
+
+if __name__ == '__main__':
+  # Flags only when run as a program: the trainer imports this module beside its own flags.
+  flags.DEFINE_string('workdir', None, 'A training workdir (config.json and checkpoints/).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step; default the latest.')
+  flags.DEFINE_integer('num_samples', 10_000, 'Generated samples (and reference images).')
+  flags.DEFINE_string('metrics', ','.join(METRICS), f'Comma-separated subset of {METRICS}.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)

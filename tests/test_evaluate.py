@@ -1,0 +1,53 @@
+"""gan_jax.evaluate: evaluation during training (best step in checkpoint metadata) and the CLI."""
+import json
+import os
+import subprocess
+import sys
+
+from gan_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(workdir, step):
+  with open(os.path.join(workdir, 'eval', f'step_{step:07d}', 'metrics.json')) as f:
+    return json.load(f)
+
+
+def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_config, tmp_path):
+  config = tiny_config('cgan', num_train_steps=8, checkpoint_every_steps=4,
+                       **{'eval.every_steps': 4, 'eval.num_samples': 200})
+  train.train_and_evaluate(config, str(tmp_path))
+  results = {step: _read(tmp_path, step) for step in (4, 8)}
+  for r in results.values():
+    assert r['num_samples'] == 200 and r['protocol']['classifier'] == 'mnist'
+    assert 1.0 <= r['classifier_score'] <= 10.0  # The Inception-Score formula's range.
+    assert r['fcd'] > 0 and 0.0 <= r['label_accuracy'] <= 1.0
+  best_step = min(results, key=lambda s: results[s]['fcd'])
+  best = train.saved_best(train.checkpoint_manager(str(tmp_path), config))
+  assert best == {'metric': 'fcd', 'value': results[best_step]['fcd'], 'step': best_step}
+  # A resumed run keeps the best so far and still restores (metadata is not architecture).
+  config.num_train_steps = 12
+  train.train_and_evaluate(config, str(tmp_path))
+  best = train.saved_best(train.checkpoint_manager(str(tmp_path), config))
+  fcds = {s: _read(tmp_path, s)['fcd'] for s in (4, 8, 12)}
+  assert best['value'] == min(fcds.values()) and best['step'] == min(fcds, key=fcds.get)
+
+
+def test_cli_evaluates_a_workdir_and_writes_metrics_json(tiny_config, tmp_path):
+  config = tiny_config('dcgan', num_train_steps=6)
+  train.train_and_evaluate(config, str(tmp_path))
+  env = dict(os.environ, GAN_JAX_CACHE=str(tmp_path / 'cache'), PYTHONPATH=ROOT)
+  cmd = [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={tmp_path}', '--num_samples=64',
+         '--metrics=inception,classifier,memorisation', '--step=6']
+  out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  r = _read(tmp_path, 6)
+  assert r['step'] == 6 and r['num_samples'] == r['num_reference'] == 64
+  # An untrained G (6 steps) is far from MNIST by every measure.
+  assert r['fid'] > 50 and r['fcd'] > 1 and r['precision'] < 0.5
+  assert r['pixel_memorisation_ratio'] > 0 and 'feature_memorisation_ratio' in r
+  assert os.path.exists(tmp_path / 'eval' / 'step_0000006' / 'nearest.png')
+  assert 'fid' in out.stdout and 'metrics.json' in out.stdout
+  # The reference statistics were cached for the next evaluation.
+  assert any(f.endswith('.npz') for _, _, fs in os.walk(tmp_path / 'cache') for f in fs)
