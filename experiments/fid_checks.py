@@ -3,16 +3,19 @@ FID(test vs itself) (must be ~0), plus KID and precision/recall on the same feat
 
   GAN_JAX_DATA_DIR=/work/shared/data PYTHONPATH=. python experiments/fid_checks.py --count 10000
 
-Test features go through the reference-statistics cache (dataset 'mnist', split 'test'), so a
-second run only recomputes the train features.
+Images come through tfds like the trainer's (gan_jax.input_pipeline), and the test features go
+through the reference-statistics cache under the key `gan_jax.evaluate` uses ('mnist@28', 'test',
+count), so evaluating a GAN afterwards reuses them and a second run only recomputes train.
 """
 import argparse
 import time
 
 import numpy as np
 
+import ml_collections
+
+from gan_jax import input_pipeline
 from gan_jax.evaluation import fid
-from gan_jax.evaluation import idx
 from gan_jax.evaluation import inception
 
 
@@ -25,15 +28,15 @@ def main():
   parser.add_argument('--kid_subsets', type=int, default=100)
   args = parser.parse_args()
 
-  data_dir = inception.find_data_dir(args.data_dir, required='mnist/t10k-images-idx3-ubyte.gz')
-  train = idx.load_mnist_images(data_dir, 'train')[:args.count]
-  test = idx.load_mnist_images(data_dir, 'test')[:args.count]
+  dataset = ml_collections.ConfigDict({'name': 'mnist', 'tfds_dir': '', 'local_mirror': ''})
+  train = input_pipeline.load_split(dataset, split='train')['image'][:args.count]
+  test = input_pipeline.load_split(dataset, split='test')['image'][:args.count]
   params = inception.load_inception_params(args.data_dir)
   extract = lambda images: fid.extract_features(  # noqa: E731
       images, params=params, batch_size=args.batch_size)
 
   start = time.perf_counter()
-  ref = fid.reference_statistics(lambda: extract(test), dataset='mnist', split='test',
+  ref = fid.reference_statistics(lambda: extract(test), dataset='mnist@28', split='test',
                                  count=len(test), cache_dir=args.cache_dir)
   t_test = time.perf_counter() - start
   start = time.perf_counter()
