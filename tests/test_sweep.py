@@ -40,11 +40,12 @@ def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
   assert len(dry) == 2 and all('-m gan_jax.main' in line for line in dry)
   assert not os.path.exists(tmp_path / 'loss=minimax,seed=0')  # A dry run runs nothing.
 
-  _sweep(tmp_path, '--parallel=2', '--metric=g_loss')
+  _sweep(tmp_path, '--parallel=2', '--metric=fcd')
   table = open(tmp_path / 'results.md').read()
   assert table.count('| done |') == 2 and 'minimax' in table and 'non_saturating' in table
-  assert 'g_loss' in open(tmp_path / 'results.csv').readline()
-  assert os.path.getsize(tmp_path / 'results_g_loss.png') > 1000
+  header = open(tmp_path / 'results.csv').readline()
+  assert 'g_loss' in header and 'fcd' in header  # metrics.json and the final evaluation.
+  assert os.path.getsize(tmp_path / 'results_fcd.png') > 1000
 
   again = _sweep(tmp_path)
   assert again.stderr.count('finished, skipped') == 2 and '0 of 2 points' in again.stderr
