@@ -172,14 +172,17 @@ def results(entries) -> List[Dict[str, Any]]:
   return rows
 
 
-def write_results(rows, workdir: str, metric: str) -> None:
+def write_results(rows, workdir: str, metric: str, shared: Point = None) -> None:
+  """results.csv has every column; results.md states the overrides `shared` by all points once."""
+  shared = shared or {}
   columns = list(dict.fromkeys(k for r in rows for k in r))
   with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
-  shown = [c for c in columns if c != 'point']
-  lines = ['| ' + ' | '.join(shown) + ' |', '|' + '---|' * len(shown)]
+  shown = [c for c in columns if c != 'point' and c not in shared]
+  lines = [f'All points: {", ".join(f"{k}={v}" for k, v in shared.items())}', ''] if shared else []
+  lines += ['| ' + ' | '.join(shown) + ' |', '|' + '---|' * len(shown)]
   lines += ['| ' + ' | '.join(str(r.get(c, '')) for c in shown) + ' |' for r in rows]
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
@@ -224,7 +227,9 @@ def main(argv):
         failed.append(e['name'])
   os.makedirs(FLAGS.workdir, exist_ok=True)
   rows = results(entries)
-  write_results(rows, FLAGS.workdir, FLAGS.metric)
+  first = entries[0]['point']
+  shared = {k: v for k, v in first.items() if all(e['point'].get(k) == v for e in entries)}
+  write_results(rows, FLAGS.workdir, FLAGS.metric, shared if len(entries) > 1 else None)
   print(open(os.path.join(FLAGS.workdir, 'results.md')).read())
   if failed:
     logging.error('%d points failed: %s', len(failed), failed)
