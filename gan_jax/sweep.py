@@ -8,7 +8,8 @@ dicts of dotted overrides (`{'config.loss': 'minimax', 'config.optim.g_lr': 1e-4
 `product`, `zip_` and `sweep` below. Each point trains in WORKDIR/<the overrides that vary>/,
 so a rerun skips finished points (final checkpoint step == num_train_steps) and resumes the
 others. At the end WORKDIR/results.{csv,md} tabulate the final logged metrics of every point
-(read from each run's metrics.json) and WORKDIR/results_<metric>.png plots one of them.
+(read from each run's metrics.json) and its last evaluation (eval/step_*/metrics.json, e.g. `fcd`),
+and WORKDIR/results_<metric>.png plots one of them.
 `--dry_run` prints the commands instead, for a cluster launcher.
 """
 import concurrent.futures
@@ -39,7 +40,8 @@ def define_flags():
   flags.DEFINE_string('workdir', None, 'Sweep directory; each point trains in a sub-directory.')
   flags.DEFINE_integer('parallel', 1, 'Points run at once (at most the number of CPU cores).')
   flags.DEFINE_bool('dry_run', False, 'Print the commands of unfinished points; run nothing.')
-  flags.DEFINE_string('metric', 'd_loss', 'Final metric to plot per point (a metrics.json key).')
+  flags.DEFINE_string('metric', 'd_loss', 'Final metric to plot per point: a metrics.json key, '
+                      'or an evaluation metric such as fcd.')
   flags.DEFINE_integer('timeout', 24 * 3600, 'Seconds one point may run before it is killed.')
 
 
@@ -136,28 +138,51 @@ def run_point(entry, timeout: int) -> int:
       return -9
 
 
+def _read_json(path: str) -> Dict[str, Any]:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (FileNotFoundError, json.JSONDecodeError):
+    return {}
+
+
+def last_evaluation(workdir: str) -> Dict[str, Any]:
+  """The numbers of the newest WORKDIR/eval/step_*/metrics.json, with its step as eval_step."""
+  try:
+    steps = sorted(n for n in os.listdir(os.path.join(workdir, 'eval')) if n.startswith('step_'))
+  except FileNotFoundError:
+    return {}
+  if not steps:
+    return {}
+  metrics = _read_json(os.path.join(workdir, 'eval', steps[-1], 'metrics.json'))
+  numbers = {k: v for k, v in metrics.items()
+             if isinstance(v, (int, float)) and k not in ('step', 'num_samples', 'num_reference',
+                                                          'eval_seconds')}
+  return {'eval_step': metrics['step'], **numbers} if numbers else {}
+
+
 def results(entries) -> List[Dict[str, Any]]:
   rows = []
   for e in entries:
-    try:
-      with open(os.path.join(e['workdir'], 'metrics.json')) as f:
-        metrics = json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-      metrics = {}
+    metrics = {**_read_json(os.path.join(e['workdir'], 'metrics.json')),
+               **last_evaluation(e['workdir'])}
     done = latest_checkpoint_step(e['workdir']) >= e['num_train_steps']
     rows.append({'point': e['name'], **e['point'], 'status': 'done' if done else 'unfinished',
                  **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}})
   return rows
 
 
-def write_results(rows, workdir: str, metric: str) -> None:
+def write_results(rows, workdir: str, metric: str, shared: Point = None) -> None:
+  """results.csv has every column; results.md states the overrides `shared` by all points once."""
+  shared = shared or {}
   columns = list(dict.fromkeys(k for r in rows for k in r))
   with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
-  shown = [c for c in columns if c != 'point']
-  lines = ['| ' + ' | '.join(shown) + ' |', '|' + '---|' * len(shown)]
+  shown = [c for c in columns if c != 'point' and c not in shared]
+  lines = [f'All points: {", ".join(f"{k}={v}" for k, v in shared.items())}', ''] if shared else []
+  lines += ['| ' + ' | '.join(shown) + ' |', '|' + '---|' * len(shown)]
   lines += ['| ' + ' | '.join(str(r.get(c, '')) for c in shown) + ' |' for r in rows]
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
@@ -202,7 +227,9 @@ def main(argv):
         failed.append(e['name'])
   os.makedirs(FLAGS.workdir, exist_ok=True)
   rows = results(entries)
-  write_results(rows, FLAGS.workdir, FLAGS.metric)
+  first = entries[0]['point']
+  shared = {k: v for k, v in first.items() if all(e['point'].get(k) == v for e in entries)}
+  write_results(rows, FLAGS.workdir, FLAGS.metric, shared if len(entries) > 1 else None)
   print(open(os.path.join(FLAGS.workdir, 'results.md')).read())
   if failed:
     logging.error('%d points failed: %s', len(failed), failed)

@@ -40,13 +40,36 @@ def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
   assert len(dry) == 2 and all('-m gan_jax.main' in line for line in dry)
   assert not os.path.exists(tmp_path / 'loss=minimax,seed=0')  # A dry run runs nothing.
 
-  _sweep(tmp_path, '--parallel=2', '--metric=g_loss')
+  _sweep(tmp_path, '--parallel=2', '--metric=fcd')
   table = open(tmp_path / 'results.md').read()
   assert table.count('| done |') == 2 and 'minimax' in table and 'non_saturating' in table
-  assert 'g_loss' in open(tmp_path / 'results.csv').readline()
-  assert os.path.getsize(tmp_path / 'results_g_loss.png') > 1000
+  header = open(tmp_path / 'results.csv').readline()
+  assert 'g_loss' in header and 'fcd' in header  # metrics.json and the final evaluation.
+  assert os.path.getsize(tmp_path / 'results_fcd.png') > 1000
 
   again = _sweep(tmp_path)
   assert again.stderr.count('finished, skipped') == 2 and '0 of 2 points' in again.stderr
   assert all(line.startswith('# done: ') for line in _sweep(tmp_path, '--dry_run').stdout
              .splitlines())
+
+
+def test_table_reads_the_last_evaluation_and_states_shared_overrides_once(tmp_path):
+  import json
+  entries = sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))
+  for e, fcd in zip(entries, (300.0, 200.0)):
+    for step, value in ((2, 999.0), (4, fcd)):  # Only the newest evaluation counts.
+      os.makedirs(os.path.join(e['workdir'], 'eval', f'step_{step:07d}'))
+      with open(os.path.join(e['workdir'], 'eval', f'step_{step:07d}', 'metrics.json'), 'w') as f:
+        json.dump({'step': step, 'num_samples': 200, 'fcd': value, 'protocol': {}}, f)
+    with open(os.path.join(e['workdir'], 'metrics.json'), 'w') as f:
+      json.dump({'step': 4, 'g_loss': 1.5}, f)
+  rows = sweep.results(entries)
+  assert [(r['fcd'], r['eval_step'], r['g_loss']) for r in rows] == [(300.0, 4, 1.5),
+                                                                      (200.0, 4, 1.5)]
+  sweep.write_results(rows, str(tmp_path), 'fcd', {'num_train_steps': 4, 'batch_size': 16})
+  table = open(tmp_path / 'results.md').read().splitlines()
+  assert table[0] == 'All points: num_train_steps=4, batch_size=16'
+  columns = [c.strip() for c in table[2].split('|')]
+  assert 'batch_size' not in columns and 'fcd' in columns and 'num_samples' not in columns
+  assert 'batch_size' in open(tmp_path / 'results.csv').readline()
+  assert os.path.exists(tmp_path / 'results_fcd.png')
