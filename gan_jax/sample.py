@@ -181,13 +181,17 @@ def nearest(config, state, data, out: str):
   samples = generate(state, new_latents(state, 256, FLAGS.seed),
                      np.arange(256) % state.num_classes if state.num_classes else None)
   train_images = input_pipeline.to_model_range(data['image'])
-  try:
-    heldout = input_pipeline.load_split(config.dataset, split=config.dataset.eval_split,
-                                        image_size=config.image_size or None)['image']
-  except Exception:  # No held-out split (small face sets): compare with the training set itself.
-    heldout = data['image']
-  report = memorisation.memorisation_report(samples, train_images,
-                                            input_pipeline.to_model_range(heldout), png_path=out)
+  heldout = None  # No held-out split (small face sets): leave-one-out distances instead.
+  if config.dataset.eval_split != config.dataset.split:
+    try:
+      heldout = input_pipeline.to_model_range(input_pipeline.load_split(
+          config.dataset, split=config.dataset.eval_split,
+          image_size=config.image_size or None)['image'][:1000])  # As evaluate.py: 1k is enough.
+    except (input_pipeline.DataUnavailableError, ValueError):
+      pass
+  report = memorisation.memorisation_report(samples, train_images, heldout, png_path=out)
+  report['reference'] = 'held-out split' if heldout is not None else 'leave-one-out (train)'
+  report['num_samples'], report['num_train'] = len(samples), len(train_images)
   print(json.dumps(report, indent=2))
   return report
 

@@ -67,7 +67,9 @@ def olivetti_faces(dataset, split):
   if faces.dtype != np.uint8:
     faces = np.clip(np.round(faces * 255.0), 0, 255).astype(np.uint8)
   labels = np.repeat(np.arange(40, dtype=np.int32), 10)  # 10 images per person, in order.
-  return {'image': faces.reshape(-1, 64, 64, 1), 'label': labels, 'num_classes': 40}
+  # The file stores each face transposed (sklearn transposes after loading too): upright faces.
+  faces = faces.reshape(-1, 64, 64).transpose(0, 2, 1)
+  return {'image': faces[..., None], 'label': labels, 'num_classes': 40}
 
 
 SOURCES = {

@@ -29,3 +29,9 @@ def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path):
   assert rows.shape[0] == 4 * 30 + 2  # Linear and spherical rows per pair.
   arith = sample.arithmetic(config, state, '1,2,3', 3, 0)
   assert arith.shape == (4 * 30 + 2, 4 * 30 + 2, 1)
+
+
+def test_leave_one_out_distances_skip_the_image_itself():
+  from gan_jax.evaluation import memorisation
+  x = np.array([[0., 0.], [3., 4.], [3., 5.]])
+  np.testing.assert_allclose(memorisation.leave_one_out_distances(x), [5., 1., 1.])

@@ -29,6 +29,7 @@ flags.DEFINE_integer('num_steps', 10_000, 'Generator updates per run.')
 flags.DEFINE_list('mixtures', ['ring8', 'grid25'], 'Which mixtures.')
 flags.DEFINE_list('runs', ['non_saturating:1', 'minimax:1', 'non_saturating:5', 'minimax:5'],
                   'Generator loss:k (discriminator steps per generator step) pairs.')
+flags.DEFINE_integer('latent_dim', 0, "z's dimension; 0 keeps configs/mixture2d.py's (2).")
 FLAGS = flags.FLAGS
 
 NUM_EVAL = 2500  # As VEEGAN.
@@ -40,6 +41,7 @@ def get_config(mixture, loss, k, seed, num_steps):
   config = mixture2d.get_config(mixture)
   config.loss, config.num_d_steps, config.seed = loss, k, seed
   config.num_train_steps = num_steps
+  config.latent_dim = FLAGS.latent_dim or config.latent_dim
   return config
 
 
@@ -110,8 +112,9 @@ def main(argv):
         print(json.dumps(results[-1]), flush=True)
         if seed == 0:
           figure_runs.append((f'{loss}, k={k}', snaps))
-    plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}.png'))
-  suffix = '_'.join(FLAGS.mixtures)
+    z = f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else ''
+    plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}{z}.png'))
+  suffix = '_'.join(FLAGS.mixtures) + (f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else '')
   with open(os.path.join(FLAGS.out, f'results_{suffix}.json'), 'w') as f:
     json.dump(results, f, indent=1)
   lines = ['| mixture | G loss | k | modes (mean, per seed) | high quality % (mean) | KL (mean) |',

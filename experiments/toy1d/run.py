@@ -18,9 +18,14 @@ from configs import toy1d
 from experiments import common
 from gan_jax import toy
 
-flags.DEFINE_string('out', os.path.dirname(os.path.abspath(__file__)), 'Output folder.')
-flags.DEFINE_integer('seed', 0, 'Seed of the run.')
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  # Only when run as a script: tests import this module beside gan_jax.sample, whose --out and
+  # --seed would otherwise be defined twice.
+  flags.DEFINE_string('out', os.path.dirname(os.path.abspath(__file__)), 'Output folder.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the run.')
 
 NUM_SAMPLES = 51_200  # G samples for p_g's KDE and the Monte Carlo V.
 
@@ -162,4 +167,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

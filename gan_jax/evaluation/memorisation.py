@@ -64,6 +64,19 @@ def nearest_neighbours(queries, references, *, query_chunk: int = 1000,
   return np.sqrt((diff * diff).sum(-1)), best_idx
 
 
+def leave_one_out_distances(images) -> np.ndarray:
+  """Each image's L2 distance to its nearest *other* image of the set.
+
+  The reference distance for a set too small to hold any out (Olivetti's 400 faces): how far a
+  real face is from the closest different real face. Dense (N, N) in float64: small sets only.
+  """
+  x = np.asarray(images, np.float64).reshape(len(images), -1)
+  sq = (x * x).sum(-1)
+  d2 = sq[:, None] - 2 * x @ x.T + sq[None]
+  np.fill_diagonal(d2, np.inf)
+  return np.sqrt(np.maximum(d2.min(1), 0.0))
+
+
 def _ratio_stats(prefix: str, generated_d: np.ndarray, heldout_d: np.ndarray) -> Dict[str, float]:
   return {
       f'{prefix}_nn_distance_generated': float(generated_d.mean()),
@@ -83,7 +96,9 @@ def memorisation_report(samples, train_images, heldout_images, *, classifier=Non
   Args:
     samples: generated images, float in [-1, 1], (N, H, W, C).
     train_images: the training set, same range and shape (uint8 callers: `to_model_range`).
-    heldout_images: real images not trained on (the test split), same range and shape.
+    heldout_images: real images not trained on (the test split), same range and shape; None for a
+      set with no held-out split: the reference is then each training image's nearest other
+      training image (`leave_one_out_distances`; pixel space only).
     classifier: (classify, params) or a data-set name; adds the feature-space numbers and the
       feature neighbours in the PNG. None: pixel space only.
     png_path: where to write rows of (sample | nearest by pixels | nearest by features).
@@ -95,10 +110,13 @@ def memorisation_report(samples, train_images, heldout_images, *, classifier=Non
   samples = np.asarray(samples, np.float32)
   train_images = np.asarray(train_images, np.float32)
   gen_d, gen_idx = nearest_neighbours(samples, train_images)
-  heldout_d, _ = nearest_neighbours(heldout_images, train_images)
+  if heldout_images is None:
+    heldout_d = leave_one_out_distances(train_images)
+  else:
+    heldout_d, _ = nearest_neighbours(heldout_images, train_images)
   out = _ratio_stats('pixel', gen_d, heldout_d)
   feature_idx = None
-  if classifier is not None:
+  if classifier is not None and heldout_images is not None:
     features = functools.partial(classifier_metrics.classifier_outputs, classifier=classifier,
                                  batch_size=batch_size)
     train_f = features(train_images)[1]
