@@ -20,7 +20,6 @@ Needs `pip install -r requirements-bench.txt` (PyTorch, CPU build) for the torch
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,10 @@ def num_threads():
 
 
 def rss_mb():
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB.
+  """This process's peak RSS. Not getrusage's ru_maxrss: Linux carries that over fork and exec,
+  so every child reported the parent's 1.5 GB; VmHWM belongs to the new address space."""
+  with open('/proc/self/status') as f:
+    return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024  # kB -> MiB
 
 
 def count(tree):
@@ -429,7 +431,7 @@ def section_multi_step(args, ctx):
            f'steps_per_call = {s}, alternated with the single step; ms per train step, median.',
            '', '| net | batch | 1 per call ms | unrolled ms | lax.scan ms | unrolled compile s | '
            'scan compile s |', '|---|---|---|---|---|---|---|']
-  for net in args.nets:
+  for net in args.multi_step_nets:
     batch = args.batches[0]
     config, shape = get_config(net, batch)
     runners, compile_s = {}, {}
@@ -475,9 +477,11 @@ def section_cache(args, ctx):
 def section_memory(args, ctx):
   del ctx
   lines = ['## Memory', '',
-           f'Peak RSS (ru_maxrss) of a fresh process after importing its framework, and after '
+           f'Peak RSS (VmHWM) of a fresh process after importing its framework, and after '
            f'{args.memory_steps} train steps; XLA\'s memory analysis of the compiled step '
-           '(arguments = state + batch; temp = scratch buffers).', '',
+           '(arguments = state + batch; temp = scratch buffers). The torch process has jax imported '
+           '(this module imports it; ~170 MB of its import figure, idle); JAX\'s peak includes '
+           'XLA compiling the step.', '',
            '| net | batch | JAX RSS import MB | JAX RSS peak MB | torch RSS import MB | '
            'torch RSS peak MB | XLA args MB | XLA temp MB |', '|---|---|---|---|---|---|---|---|']
   for net in args.nets:
@@ -534,6 +538,8 @@ def main():
   parser.add_argument('--no_torch', action='store_true')
   parser.add_argument('--peak_reps', type=int, default=5)
   parser.add_argument('--steps_per_call', type=int, default=4)
+  # Not dcgan_seed32 by default: its scan variant (~10x slower convs) takes ~15 min here.
+  parser.add_argument('--multi_step_nets', type=csv(str), default=['vanilla', 'dcgan'])
   parser.add_argument('--memory_steps', type=int, default=5)
   parser.add_argument('--scaling_net', default='dcgan')
   parser.add_argument('--scaling_batch', type=int, default=64)
@@ -572,7 +578,9 @@ def main():
   for name in SECTIONS:
     if name in args.sections:
       print(f'--- {name}', flush=True)
-      lines += globals()[f'section_{name}'](args, ctx) + ['']
+      section = globals()[f'section_{name}'](args, ctx) + ['']
+      print('\n'.join(section), flush=True)  # Now, not only at the end: a long run may be cut.
+      lines += section
   lines.append(f'Load average at end {os.getloadavg()[0]:.1f}.')
   text = '\n'.join(lines) + '\n'
   print(text)
