@@ -29,5 +29,15 @@ test: install
 train: install
 	$(PY) -m gan_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
 
+# The JAX vs PyTorch train-step benchmark (~20 min on 2 cores); BENCH_ARGS to narrow it, e.g.
+# make bench BENCH_ARGS='--nets=vanilla --batches=64 --reps=3'.
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-bench
+	$(PY) experiments/benchmarks/gan_step_bench.py --out=experiments/benchmarks/results.md $(BENCH_ARGS)
+
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-bench.txt
+	touch $@
+
 clean:
 	rm -rf $(VENV) workdirs .pytest_cache

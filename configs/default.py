@@ -36,6 +36,8 @@ def get_config():
   config.num_d_steps = 1  # k in Algorithm 1.
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
+  # Train steps per host call (steps.make_multi_step). The trainer runs 1 only, for now.
+  config.steps_per_call = 1
   config.optim = ml_collections.ConfigDict()
   config.optim.name = 'adam'  # 'adam' or 'sgd' (with momentum, the original paper's choice).
   config.optim.g_lr = 2e-4

@@ -58,6 +58,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
               'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
     if config[key] <= 0:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
+  if config.get('steps_per_call', 1) != 1:
+    # steps.make_multi_step exists, but the loop's batches, logging, checkpoint and SIGTERM
+    # cadence still count one step per call; refuse rather than ignore the setting.
+    raise ConfigError(f'steps_per_call={config.steps_per_call}: the trainer runs one step per '
+                      'call for now; set --config.steps_per_call=1.')
   for key in ('g_lr', 'd_lr'):
     if not config.optim[key] > 0:  # Also catches NaN.
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
