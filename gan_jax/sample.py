@@ -33,14 +33,6 @@ from gan_jax import input_pipeline
 from gan_jax import steps
 from gan_jax import train
 
-flags.DEFINE_string('workdir', None, 'A training workdir (config.json and checkpoints/).')
-flags.DEFINE_enum('mode', 'grid', ['grid', 'interpolate', 'arithmetic', 'nearest'], 'Tool.')
-flags.DEFINE_string('out', None, 'PNG path; default WORKDIR/latent/<mode>.png.')
-flags.DEFINE_integer('seed', 0, 'Seed of the new latents.')
-flags.DEFINE_enum('z', 'new', ['new', 'fixed'], 'grid: new z (from --seed) or the training grid z.')
-flags.DEFINE_integer('num_rows', 6, 'grid: side; interpolate: pairs; arithmetic: samples/group.')
-flags.DEFINE_integer('num_steps', 10, 'interpolate: images per row.')
-flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" indices.')
 FLAGS = flags.FLAGS
 
 
@@ -129,7 +121,7 @@ def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarra
   group_z: List[np.ndarray] = []
   group_labels: List[Optional[int]] = []
   if kind == 'indices':  # Indices into `--mode=grid --z=new --seed=seed`.
-    side = FLAGS.num_rows
+    side = per_group  # --num_rows, the side of the grid the indices refer to.
     pool = new_latents(state, max(side * side, 1 + max(max(g) for g in groups)), seed)
     if state.num_classes:
       raise ValueError('For a conditional model pick groups by label: --groups=A,B,C.')
@@ -171,14 +163,14 @@ def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarra
   return images.make_grid(np.concatenate(rows), nrow=width)
 
 
-def nearest(config, state, data, out: str):
+def nearest(config, state, data, out: str, seed: int = 0):
   """Delegates to gan_jax.evaluation.memorisation (nearest training images of samples)."""
   try:
     from gan_jax.evaluation import memorisation
   except ImportError:
     print('nearest: unavailable, gan_jax.evaluation.memorisation is not in this checkout.')
     return None
-  samples = generate(state, new_latents(state, 256, FLAGS.seed),
+  samples = generate(state, new_latents(state, 256, seed),
                      np.arange(256) % state.num_classes if state.num_classes else None)
   train_images = input_pipeline.to_model_range(data['image'])
   heldout = None  # No held-out split (small face sets): leave-one-out distances instead.
@@ -201,7 +193,7 @@ def main(argv):
   config, data, state = load_state(FLAGS.workdir)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'latent', f'{FLAGS.mode}.png')
   if FLAGS.mode == 'nearest':
-    nearest(config, state, data, out)
+    nearest(config, state, data, out, FLAGS.seed)
     return
   if FLAGS.mode == 'grid':
     picture = grid(config, state, FLAGS.z, FLAGS.num_rows, FLAGS.seed)
@@ -214,5 +206,14 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  # Flags only when run as a program: tests import this module beside gan_jax.main's flags.
+  flags.DEFINE_string('workdir', None, 'A training workdir (config.json and checkpoints/).')
+  flags.DEFINE_enum('mode', 'grid', ['grid', 'interpolate', 'arithmetic', 'nearest'], 'Tool.')
+  flags.DEFINE_string('out', None, 'PNG path; default WORKDIR/latent/<mode>.png.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the new latents.')
+  flags.DEFINE_enum('z', 'new', ['new', 'fixed'], 'grid: new z (from --seed) or the training grid z.')
+  flags.DEFINE_integer('num_rows', 6, 'grid: side; interpolate: pairs; arithmetic: samples/group.')
+  flags.DEFINE_integer('num_steps', 10, 'interpolate: images per row.')
+  flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" indices.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)
