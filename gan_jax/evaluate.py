@@ -160,6 +160,7 @@ def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:
 def main(argv):
   del argv
   from gan_jax import train  # Not at the top: train imports this module.
+  logging.get_absl_handler().addFilter(train.QuietOrbax())
   flags_ = flags.FLAGS
   config, state = train.load_workdir(flags_.workdir, step=flags_.step)
   step = int(state.step)

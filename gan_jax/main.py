@@ -36,13 +36,6 @@ USER_ERRORS = (train.ConfigError, train.CheckpointError, input_pipeline.DataUnav
                distributed.DistributedInitError, FloatingPointError)
 
 
-class _QuietOrbax(logging.logging.Filter):
-  """Orbax logs every save step by step at INFO; keep its warnings, drop the chatter."""
-
-  def filter(self, record):
-    return record.levelno >= logging.logging.WARNING or '/orbax/' not in record.pathname
-
-
 def run_or_exit(fn, *args):
   """Calls fn(*args); a USER_ERRORS exception becomes one logged line and exit status 1."""
   try:
@@ -64,7 +57,7 @@ def main(argv):
   import tensorflow as tf
   tf.config.experimental.set_visible_devices([], 'GPU')
   tf.config.experimental.set_visible_devices([], 'TPU')
-  logging.get_absl_handler().addFilter(_QuietOrbax())
+  logging.get_absl_handler().addFilter(train.QuietOrbax())
   logging.info('JAX process: %d / %d', jax.process_index(), jax.process_count())
   logging.info('JAX local devices: %r', jax.local_devices())
   run_or_exit(train.train_and_evaluate, FLAGS.config, FLAGS.workdir)

@@ -48,6 +48,13 @@ class CheckpointError(RuntimeError):
   """Checkpoints exist in the workdir but none of them can be read."""
 
 
+class QuietOrbax(logging.logging.Filter):
+  """Orbax logs every save step by step at INFO; keep its warnings, drop the chatter."""
+
+  def filter(self, record):
+    return record.levelno >= logging.logging.WARNING or '/orbax/' not in record.pathname
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Fails fast, before data or compilation, on settings that cannot run."""
   n = jax.device_count()
