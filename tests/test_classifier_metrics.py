@@ -71,6 +71,16 @@ def test_committed_classifier_accuracy(mnist, mnist_classifier):
   assert (np.asarray(logits).argmax(-1) == mnist['test_label'][:2000]).mean() >= 0.99
 
 
+def test_committed_fashion_mnist_classifier_accuracy():
+  # The whole test split, so this checks the issue's >= 91% itself (the stored weights score
+  # 92.36%, gan_jax/evaluation/weights/fashion_mnist_classifier.json). Real Fashion-MNIST, not
+  # MNIST: a mislabelled tfds cache once fed this classifier digits.
+  test = _load('fashion_mnist', 'test')
+  images = input_pipeline.to_model_range(test['image'])
+  acc = classifier_metrics.label_accuracy(images, test['label'], classifier='fashion_mnist')
+  assert acc >= 0.91
+
+
 def test_classifier_resizes_and_greys_other_inputs(mnist, mnist_classifier):
   # 32x32 RGB, as a DCGAN at 32 produces: resized back to 28 and averaged to grey.
   images = jax.image.resize(mnist['test'][:1000], (1000, 32, 32, 1), 'linear')
