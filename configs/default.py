@@ -36,7 +36,9 @@ def get_config():
   config.num_d_steps = 1  # k in Algorithm 1.
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
-  # Train steps per host call (steps.make_multi_step). The trainer runs 1 only, for now.
+  # Train steps per host call (steps.make_multi_step, unrolled): pays dispatch and the host's
+  # loop once per call, for accelerators; no gain on CPU. The loop's cadences (log, sample,
+  # checkpoint, eval, num_train_steps) must be multiples of it.
   config.steps_per_call = 1
   config.optim = ml_collections.ConfigDict()
   config.optim.name = 'adam'  # 'adam' or 'sgd' (with momentum, the original paper's choice).

@@ -65,11 +65,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
               'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
     if config[key] <= 0:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
-  if config.get('steps_per_call', 1) != 1:
-    # steps.make_multi_step exists, but the loop's batches, logging, checkpoint and SIGTERM
-    # cadence still count one step per call; refuse rather than ignore the setting.
-    raise ConfigError(f'steps_per_call={config.steps_per_call}: the trainer runs one step per '
-                      'call for now; set --config.steps_per_call=1.')
+  per_call = config.get('steps_per_call', 1)
+  if per_call <= 0:
+    raise ConfigError(f'steps_per_call={per_call} must be positive; set --config.steps_per_call.')
+  # The loop acts (logs, samples, checkpoints, evaluates, stops) between calls only, so every
+  # cadence must fall on a call boundary; a checkpoint is then always at a multiple of it too.
+  cadences = {'num_train_steps': config.num_train_steps,
+              'log_every_steps': config.log_every_steps,
+              'sample_every_steps': config.sample_every_steps,
+              'checkpoint_every_steps': config.checkpoint_every_steps}
+  if config.get('eval') and config.eval.every_steps:
+    cadences['eval.every_steps'] = config.eval.every_steps
+  for key, value in cadences.items():
+    if value % per_call:
+      raise ConfigError(f'{key}={value} is not a multiple of steps_per_call={per_call}; '
+                        f'set --config.{key} to a multiple of it (or change steps_per_call).')
   for key in ('g_lr', 'd_lr'):
     if not config.optim[key] > 0:  # Also catches NaN.
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
@@ -254,7 +264,12 @@ def parallelize(config, devices=None):
   Returns (step_fn, put_state, put_batch): put_state places an unreplicated state, put_batch a
   host batch (k, B_process, ...) as the step expects them.
   """
-  step_fn = steps.make_train_step(config, axis_name=AXIS)
+  per_call = config.get('steps_per_call', 1)
+  if per_call == 1:
+    step_fn = steps.make_train_step(config, axis_name=AXIS)
+  else:  # Host batches gain a leading (steps_per_call,) axis and metrics come back stacked.
+    step_fn = steps.make_multi_step(config, per_call, axis_name=AXIS)
+  batch_axis = 1 if per_call == 1 else 2  # (k, B, ...) or (steps_per_call, k, B, ...).
   if config.parallel == 'pmap':
     # devices=None: the axis spans the devices of all processes, each process feeding its local
     # ones. Given devices (tests on one process) restrict it; local devices alone would leave
@@ -262,7 +277,8 @@ def parallelize(config, devices=None):
     local = devices or jax.local_devices()
     n = len(local)
     fn = jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,))
-    split = lambda x: x.reshape(x.shape[0], n, -1, *x.shape[2:]).swapaxes(0, 1)
+    split = lambda x: np.moveaxis(  # B -> (n, B / n), devices first.
+        x.reshape(*x.shape[:batch_axis], n, -1, *x.shape[batch_axis + 1:]), batch_axis, 0)
     return (fn, lambda s: flax.jax_utils.replicate(s, local),
             lambda b: jax.tree.map(split, b))
   mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (AXIS,))
@@ -270,10 +286,11 @@ def parallelize(config, devices=None):
   # check_vma=False keeps pmap's meaning of per-replica code: grad w.r.t. replicated params is
   # this device's gradient, averaged by the step's own pmean. With the check on, shard_map
   # would already sum it over devices and the pmean would leave an n-times larger gradient.
-  fn = jax.jit(jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P(None, AXIS)),
+  batch_spec = P(*[None] * batch_axis, AXIS)
+  fn = jax.jit(jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), batch_spec),
                              out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
   state_sharding = jax.sharding.NamedSharding(mesh, P())
-  batch_sharding = jax.sharding.NamedSharding(mesh, P(None, AXIS))
+  batch_sharding = jax.sharding.NamedSharding(mesh, batch_spec)
   # From host values that every process holds: no device-to-device copy across hosts.
   put_state = lambda s: jax.tree.map(
       lambda x: jax.make_array_from_callback(np.shape(x), state_sharding,
@@ -285,14 +302,18 @@ def parallelize(config, devices=None):
 
 
 def host_batches(config, data, start_step: int):
-  """Yields this process's (k, B_process, ...) batches for train steps start_step, ..."""
-  k = config.num_d_steps
+  """Yields this process's batches for the train steps from start_step on, one per call:
+  (k, B_process, ...), or (steps_per_call, k, B_process, ...) when steps_per_call > 1."""
+  k, per_call = config.num_d_steps, config.get('steps_per_call', 1)
+  stack = lambda subs: jax.tree.map(lambda *xs: np.stack(xs), *subs)
   step = start_step
   while True:
-    subs = [input_pipeline.get_batch(data, batch_size=config.batch_size, batch_index=step * k + i,
-                                     seed=config.seed) for i in range(k)]
-    yield jax.tree.map(lambda *xs: np.stack(xs), *subs)
-    step += 1
+    calls = [stack([input_pipeline.get_batch(data, batch_size=config.batch_size,
+                                             batch_index=s * k + i, seed=config.seed)
+                    for i in range(k)])
+             for s in range(step, step + per_call)]
+    yield calls[0] if per_call == 1 else stack(calls)
+    step += per_call
 
 
 def device_batches(config, batches, put_batch):
@@ -431,20 +452,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
                                            every_steps=config.log_every_steps)
   batches = device_batches(config, host_batches(config, data, start_step), put_batch)
   pstate = put_state(state)
+  per_call = config.get('steps_per_call', 1)
+  if start_step % per_call:
+    raise ConfigError(f'The checkpoint in {workdir} is at step {start_step}, not a multiple of '
+                      f'steps_per_call={per_call}; resume with a divisor of {start_step}.')
   history, t_log, step_log, step = [], time.time(), start_step, start_step
   try:
     while step < config.num_train_steps:
       pstate, metrics = train_fn(pstate, next(batches))
       history.append(metrics)
-      step += 1
-      if step == start_step + 1:  # Keep compilation out of the steps/s figure.
+      step += per_call
+      if step == start_step + per_call:  # Keep compilation out of the steps/s figure.
         jax.block_until_ready(metrics)
         t_log, step_log = time.time(), step
-      report(step)
+      for done in range(step - per_call + 1, step + 1):  # clu wants every step.
+        report(done)
       stopping = stop_agreed(config, stop, step)  # Read once: a later signal waits a step.
       last = step == config.num_train_steps or stopping
       if step % config.log_every_steps == 0 or last:
         fetched = [jax.tree.map(lambda x: first_replica(config, x), m) for m in history]
+        if per_call > 1:  # One dict per train step, from each call's stacked metrics.
+          fetched = [{k: v[i] for k, v in m.items()} for m in fetched for i in range(per_call)]
         check_finite(step - len(history) + 1, fetched)
         mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
         writer.write_scalars(step, mean)

@@ -73,7 +73,9 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'optim.d_lr': -1.0}, 'd_lr'),
                              ({'num_train_steps': 0}, 'num_train_steps'),
                              ({'model': 'resnet'}, 'Unknown model'),
-                             ({'steps_per_call': 4}, 'steps_per_call')]:
+                             ({'steps_per_call': 0}, 'steps_per_call'),
+                             # 12 steps, logs every 3: calls of 4 would cross log steps.
+                             ({'steps_per_call': 4}, 'not a multiple of steps_per_call=4')]:
     with pytest.raises(ValueError, match=message):
       train.validate_config(tiny_config('dcgan', **overrides))
 
