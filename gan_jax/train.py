@@ -3,6 +3,7 @@
 The loop owns the host-side work only; the maths is in `steps.py`. One compiled step is called
 per iteration; metrics stay on device until a log step fetches them all at once.
 """
+import collections
 import functools
 import hashlib
 import json
@@ -316,11 +317,22 @@ def host_batches(config, data, start_step: int):
     step += per_call
 
 
-def device_batches(config, batches, put_batch):
-  """Puts each host batch on the devices one step ahead, so the step never waits on a copy."""
+def _ahead(iterator, size: int):
+  """Yields iterator's items while keeping `size - 1` more already produced."""
+  queue = collections.deque()
+  for item in iterator:
+    queue.append(item)
+    if len(queue) == size:
+      yield queue.popleft()
+  yield from queue
+
+
+def device_batches(config, batches, put_batch, size: int = 2):
+  """Puts host batches on the devices `size - 1` steps ahead, so the step never waits on a copy
+  (transfers are asynchronous: the next batch moves while the current step computes)."""
   if config.parallel == 'pmap':
-    return flax.jax_utils.prefetch_to_device(map(put_batch, batches), 2)
-  return map(put_batch, batches)
+    return flax.jax_utils.prefetch_to_device(map(put_batch, batches), size)
+  return _ahead(map(put_batch, batches), size)
 
 
 def first_replica(config, x):

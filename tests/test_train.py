@@ -128,3 +128,16 @@ def test_batches_are_a_pure_function_of_position_and_split_over_processes():
   # One epoch visits every example once.
   epoch = np.concatenate([input_pipeline.global_batch_indices(10, 5, i, 1) for i in range(2)])
   assert sorted(epoch) == list(range(10))
+
+
+def test_batches_are_put_on_devices_one_step_ahead():
+  produced = []
+
+  def host():
+    for i in range(4):
+      produced.append(i)
+      yield i
+
+  ahead = train._ahead(host(), 2)
+  assert next(ahead) == 0 and produced == [0, 1]  # Batch 1 is in flight while step 0 runs.
+  assert list(ahead) == [1, 2, 3]  # In order, none lost at the end.
