@@ -27,6 +27,7 @@ def get_config():
   config.mlp.g_hidden = (256, 512, 1024)
   config.mlp.d_hidden = (512, 256)
   config.mlp.dropout = 0.3
+  config.mlp.g_batch_norm = True  # BatchNorm after G's hidden layers (seed 002).
   config.dcgan = ml_collections.ConfigDict()
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4
@@ -34,6 +35,7 @@ def get_config():
 
   config.loss = 'non_saturating'  # Or 'minimax', the saturating log(1 - D(G(z))).
   config.num_d_steps = 1  # k in Algorithm 1.
+  config.r1_gamma = 0.0  # > 0: R1 penalty (gamma / 2) E|grad_x D(x)|^2 on real data (Mescheder).
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
   # Train steps per host call (steps.make_multi_step, unrolled): pays dispatch and the host's

@@ -125,11 +125,15 @@ def _step_rng(state: GANState) -> jax.Array:
 
 
 def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
+           r1_gamma: float = 0.0,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
   `batch['image']` is this device's (B, ...) real batch in [-1, 1]; `batch['label']` is required
   for conditional models. `rng` defaults to one derived from the state's key and step.
+  `r1_gamma` > 0 adds Mescheder et al.'s (2018) R1 penalty (gamma / 2) E_x |grad_x D's logit|^2
+  on real data: it damps D where the data is, so that G can settle on the data rather than
+  orbit it (the 2-D mixtures need it; see experiments/mixtures2d).
   """
   rng = _step_rng(state) if rng is None else rng
   z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
@@ -146,9 +150,18 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
                                        real_rng)
     fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
     loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
-    return loss, (real_logits, fake_logits, stats)
+    r1 = jnp.zeros(())
+    if r1_gamma:  # Static: no second backward pass unless asked for.
+      # The gradient of the summed logits is each example's own input gradient (D in training
+      # mode with BatchNorm adds the batch statistics' cross terms, as in the references).
+      logit_sum = lambda x: jnp.sum(_discriminate(state, d_params, state.d_batch_stats, x,
+                                                  labels, real_rng)[0])
+      input_grads = jax.grad(logit_sum)(real)
+      r1 = jnp.mean(jnp.sum(jnp.square(input_grads).reshape(real.shape[0], -1), axis=1))
+      loss = loss + 0.5 * r1_gamma * r1
+    return loss, (real_logits, fake_logits, stats, r1)
 
-  (loss, (real_logits, fake_logits, stats)), grads = jax.value_and_grad(
+  (loss, (real_logits, fake_logits, stats, r1)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.d_params)
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
@@ -159,6 +172,7 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
       'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),  # D(G(z))
       'd_real_acc': jnp.mean(real_logits > 0),
       'd_fake_acc': jnp.mean(fake_logits < 0),
+      'd_r1': r1,  # E_x |grad_x logit|^2 on real data (0 when r1_gamma = 0).
   }, axis_name)
   metrics['d_grad_norm'] = optax.tree.norm(grads)
   metrics['d_param_norm'] = optax.tree.norm(d_params)
@@ -198,13 +212,13 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
 
 
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
-               generator_loss: str = 'non_saturating',
+               generator_loss: str = 'non_saturating', r1_gamma: float = 0.0,
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update.
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
-  Returns D's metrics averaged over its k updates and G's metrics.
+  Returns D's metrics averaged over its k updates and G's metrics. `r1_gamma`: see d_step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -212,7 +226,8 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   d_metrics = []
   for i in range(num_d_steps):
     sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
-    state, m = d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), axis_name=axis_name)
+    state, m = d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), r1_gamma=r1_gamma,
+                      axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, generator_loss=generator_loss,
@@ -227,7 +242,8 @@ def make_train_step(config, *, axis_name: Optional[str] = 'batch'):
     raise ValueError(f'Unknown generator loss {config.loss!r}; choose one of '
                      f'{sorted(losses.GENERATOR_LOSSES)}.')
   return functools.partial(train_step, num_d_steps=config.num_d_steps,
-                           generator_loss=config.loss, axis_name=axis_name)
+                           generator_loss=config.loss, r1_gamma=config.get('r1_gamma', 0.0),
+                           axis_name=axis_name)
 
 
 def make_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:

@@ -66,6 +66,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
               'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
     if config[key] <= 0:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
+  if not config.get('r1_gamma', 0.0) >= 0:
+    raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
   per_call = config.get('steps_per_call', 1)
   if per_call <= 0:
     raise ConfigError(f'steps_per_call={per_call} must be positive; set --config.steps_per_call.')

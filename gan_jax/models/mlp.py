@@ -20,6 +20,7 @@ class MLPGenerator(nn.Module):
   dropout: float = 0.3
   num_classes: int = 0
   axis_name: Optional[str] = None
+  batch_norm: bool = True  # False for the 2-D toys: a sample should not depend on its batch.
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
@@ -29,7 +30,8 @@ class MLPGenerator(nn.Module):
     for width in self.hidden:
       x = nn.Dense(width)(x)
       x = nn.leaky_relu(x, 0.2)
-      x = layers.batch_norm(train, self.axis_name)(x)
+      if self.batch_norm:
+        x = layers.batch_norm(train, self.axis_name)(x)
     x = layers.Dropout(self.dropout, self.axis_name)(x, train=train)
     x = nn.Dense(int(np.prod(self.output_shape)))(x)
     return jnp.tanh(x).reshape((z.shape[0], *self.output_shape))
