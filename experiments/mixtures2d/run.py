@@ -3,10 +3,11 @@
   PYTHONPATH=. python experiments/mixtures2d/run.py [--seeds=3] [--num_steps=10000]
 
 For each mixture (ring8, grid25), generator loss (minimax, non_saturating) and k (1, 5), trains
-`--seeds` runs of configs/mixture2d.py and measures, on 2,500 samples of G: modes covered, the
-fraction of high-quality samples and KL(mode histogram || uniform) (see gan_jax/toy.py). Writes
-results_<mixtures>.json, table_<mixtures>.md and one scatter figure per mixture (first seed, over
-training). Learning rates drop by 10x at half-way.
+`--seeds` runs of configs/mixture2d.py (`--variant=baseline`: its seed-style MLP) and measures, on
+2,500 samples of G: modes covered, the fraction of high-quality samples and KL(mode histogram ||
+uniform) (see gan_jax/toy.py). Writes results_<tag>.json, table_<tag>.md and one scatter figure
+per mixture (first seed, over training). Both learning rates drop by 10x at each of `--decays`
+(fractions of the run): the samples only settle on the modes once the rates are small.
 """
 import itertools
 import json
@@ -30,6 +31,9 @@ flags.DEFINE_list('mixtures', ['ring8', 'grid25'], 'Which mixtures.')
 flags.DEFINE_list('runs', ['non_saturating:1', 'minimax:1', 'non_saturating:5', 'minimax:5'],
                   'Generator loss:k (discriminator steps per generator step) pairs.')
 flags.DEFINE_integer('latent_dim', 0, "z's dimension; 0 keeps configs/mixture2d.py's (2).")
+flags.DEFINE_string('variant', '', "configs/mixture2d.py's variant: '' or 'baseline'.")
+flags.DEFINE_list('decays', ['0.5', '0.75'], 'Fractions of the run where both rates drop 10x.')
+flags.DEFINE_string('tag', '', 'Suffix of the output files (default: from the flags).')
 FLAGS = flags.FLAGS
 
 NUM_EVAL = 2500  # As VEEGAN.
@@ -38,7 +42,7 @@ MODES = {'ring8': (toy.ring_modes(), sources.RING_STD),
 
 
 def get_config(mixture, loss, k, seed, num_steps):
-  config = mixture2d.get_config(mixture)
+  config = mixture2d.get_config(f'{mixture},{FLAGS.variant}' if FLAGS.variant else mixture)
   config.loss, config.num_d_steps, config.seed = loss, k, seed
   config.num_train_steps = num_steps
   config.latent_dim = FLAGS.latent_dim or config.latent_dim
@@ -53,16 +57,20 @@ def samples(config, state, num=NUM_EVAL, seed=0):
   return np.asarray(x)[:num] * config.dataset.scale
 
 
-def train_one(config, stages):
-  """Trains one run; returns the final metrics and the samples at each stage."""
+def train_one(config, stages, decays):
+  """Trains one run; returns the final metrics and the samples at each stage.
+
+  `stages` must include the `decays` steps, where both rates drop 10x (once more at each).
+  """
   data, state = common.load(config)
   x = jax.numpy.asarray(data['image'])
   modes, std = MODES[config.dataset.name]
   snapshots, done = [], 0
   for stage in stages:
-    if done == config.num_train_steps // 2:  # Then both rates / 10: samples settle on modes.
-      state = common.with_learning_rates(config, state, config.optim.g_lr / 10,
-                                         config.optim.d_lr / 10)
+    if done in decays:
+      factor = 10.0 ** (decays.index(done) + 1)
+      state = common.with_learning_rates(config, state, config.optim.g_lr / factor,
+                                         config.optim.d_lr / factor)
     state, _ = common.run(config, state, x, stage - done, chunk=stages[0])
     done = stage
     snapshots.append((stage, samples(config, state)))
@@ -98,7 +106,11 @@ def main(argv):
   del argv
   os.makedirs(FLAGS.out, exist_ok=True)
   n = FLAGS.num_steps
-  stages = sorted({n // 20, n // 4, n // 2, n})
+  decays = sorted(int(float(f) * n) for f in FLAGS.decays)
+  stages = sorted({n // 20, n // 4, n // 2, n, *decays})
+  tag = FLAGS.tag or '_'.join(FLAGS.mixtures) + (
+      f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else '') + (
+      f'_{FLAGS.variant}' if FLAGS.variant else '')
   results = []
   for mixture in FLAGS.mixtures:
     figure_runs = []
@@ -106,15 +118,14 @@ def main(argv):
       for seed in range(FLAGS.seeds):
         t = time.time()
         config = get_config(mixture, loss, k, seed, n)
-        metrics, snaps = train_one(config, stages)
+        metrics, snaps = train_one(config, stages, decays)
         results.append({'mixture': mixture, 'loss': loss, 'k': k, 'seed': seed, **metrics,
                         'seconds': time.time() - t})
         print(json.dumps(results[-1]), flush=True)
         if seed == 0:
           figure_runs.append((f'{loss}, k={k}', snaps))
-    z = f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else ''
-    plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}{z}.png'))
-  suffix = '_'.join(FLAGS.mixtures) + (f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else '')
+    plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}_{tag}.png'))
+  suffix = tag
   with open(os.path.join(FLAGS.out, f'results_{suffix}.json'), 'w') as f:
     json.dump(results, f, indent=1)
   lines = ['| mixture | G loss | k | modes (mean, per seed) | high quality % (mean) | KL (mean) |',
