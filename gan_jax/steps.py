@@ -146,20 +146,20 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
 
   def loss_fn(d_params):
     # Real and fake go through D separately, so BatchNorm normalises each batch on its own.
-    real_logits, stats = _discriminate(state, d_params, state.d_batch_stats, real, labels,
-                                       real_rng)
-    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
-    loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
+    real_fn = lambda x: _discriminate(state, d_params, state.d_batch_stats, x, labels, real_rng)
     r1 = jnp.zeros(())
     if r1_gamma:  # Static: no second backward pass unless asked for.
-      # The gradient of the summed logits is each example's own input gradient (D in training
-      # mode with BatchNorm adds the batch statistics' cross terms, as in the references).
-      logit_sum = lambda x: jnp.sum(_discriminate(state, d_params, state.d_batch_stats, x,
-                                                  labels, real_rng)[0])
-      input_grads = jax.grad(logit_sum)(real)
+      # R1 needs grad_x of the real logits: the pullback of the same forward pass gives it. With
+      # a cotangent of ones it is each example's own input gradient (D in training mode with
+      # BatchNorm adds the batch statistics' cross terms, as in the references).
+      real_logits, pullback, stats = jax.vjp(real_fn, real, has_aux=True)
+      input_grads, = pullback(jnp.ones_like(real_logits))
       r1 = jnp.mean(jnp.sum(jnp.square(input_grads).reshape(real.shape[0], -1), axis=1))
-      loss = loss + 0.5 * r1_gamma * r1
-    return loss, (real_logits, fake_logits, stats, r1)
+    else:
+      real_logits, stats = real_fn(real)
+    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
+    loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
+    return loss + 0.5 * r1_gamma * r1, (real_logits, fake_logits, stats, r1)
 
   (loss, (real_logits, fake_logits, stats, r1)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.d_params)

@@ -126,7 +126,8 @@ def test_r1_penalty_keeps_the_discriminator_flat_on_real_data(tiny_config, mnist
     _, metrics = steps.d_step(state, _batch(mnist, 99), rng=jax.random.PRNGKey(99), r1_gamma=1.0)
     return float(metrics['d_r1']), float(metrics['d_real'])
 
-  free, free_real = input_gradient_after_training(0.0)
+  free, _ = input_gradient_after_training(0.0)
   flat, flat_real = input_gradient_after_training(10.0)
-  assert flat < 0.5 * free  # (0.09 vs 0.53 when written.) The penalty is what keeps |grad_x D| small ...
+  # 0.09 vs 0.53 when written: the penalty is what keeps |grad_x D| small ...
+  assert flat < 0.5 * free
   assert flat_real > 0.5  # ... while D still accepts the real data.

@@ -125,8 +125,7 @@ def main(argv):
         if seed == 0:
           figure_runs.append((f'{loss}, k={k}', snaps))
     plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}_{tag}.png'))
-  suffix = tag
-  with open(os.path.join(FLAGS.out, f'results_{suffix}.json'), 'w') as f:
+  with open(os.path.join(FLAGS.out, f'results_{tag}.json'), 'w') as f:
     json.dump(results, f, indent=1)
   lines = ['| mixture | G loss | k | modes (mean, per seed) | high quality % (mean) | KL (mean) |',
            '|---|---|---|---|---|---|']
@@ -137,7 +136,7 @@ def main(argv):
                  f'{group[0]["num_modes"]} ({", ".join(map(str, modes))}) | '
                  f'{100 * np.mean([g["high_quality"] for g in group]):.1f} | '
                  f'{np.mean([g["kl"] for g in group]):.3f} |')
-  with open(os.path.join(FLAGS.out, f'table_{suffix}.md'), 'w') as f:
+  with open(os.path.join(FLAGS.out, f'table_{tag}.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))
 
