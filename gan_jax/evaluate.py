@@ -119,7 +119,10 @@ def evaluate(config, state: steps.GANState, *, num_samples: int,
     if train_images is None:
       train_images = _split_images(config, config.dataset.split)
     png = os.path.join(out_dir, 'nearest.png') if out_dir else None
-    out.update(memorisation.memorisation_report(samples[:1000], train_images, reference[:1000],
+    # A set with no held-out split (Olivetti: eval_split == split) would compare the training
+    # set with itself (distance 0); None makes the report use leave-one-out distances instead.
+    heldout = None if eval_split == config.dataset.split else reference[:1000]
+    out.update(memorisation.memorisation_report(samples[:1000], train_images, heldout,
                                                 classifier=clf, png_path=png))
   out['eval_seconds'] = round(time.time() - t0, 1)
   if out_dir:

@@ -13,8 +13,8 @@ Arithmetic is the DCGAN recipe (Radford et al. 2016, Section 6.3): average the z
 per group, show G(mean z(A) - mean z(B) + mean z(C)) and the same with small noise added to it.
 Groups are, by what `--groups` holds:
   - three labels (`A,B,C`): for a conditional model, z drawn with those labels (the result uses
-    C's label); for an unconditional one, samples that the MNIST classifier of
-    `gan_jax.evaluation.classifier` labels A, B, C, when that module is importable;
+    C's label); for an unconditional one, samples that the data set's committed classifier
+    (`gan_jax.evaluation.classifier`: MNIST, Fashion-MNIST) labels A, B, C;
   - three `;`-separated lists of sample indices into `--mode=grid --z=new` with the same --seed.
 """
 import json
@@ -104,9 +104,9 @@ def _parse_groups(spec: str):
 
 
 def _classifier_predict(config):
-  """The committed MNIST classifier's predict(images) when gan_jax.evaluation has it, else None."""
+  """The committed classifier's predict(images) for the run's data set, else None."""
   try:
-    from gan_jax.evaluation import classifier  # Lands in another branch; optional here.
+    from gan_jax.evaluation import classifier
     classify_params = classifier.load_classifier(config.dataset.name)
     return lambda x: classifier.predict(classify_params[1], x)
   except (ImportError, AttributeError, FileNotFoundError, ValueError):
@@ -134,8 +134,8 @@ def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarra
   else:
     predict = _classifier_predict(config)
     if predict is None:
-      raise RuntimeError('Picking groups by label needs a conditional model or '
-                         'gan_jax.evaluation.classifier (not importable here); pass sample '
+      raise RuntimeError('Picking groups by label needs a conditional model or a committed '
+                         'classifier for this data set (none here); pass sample '
                          'indices instead: --groups="i j k;l m n;o p q".')
     pool = new_latents(state, 2000, seed)
     predicted = np.asarray(predict(generate(state, pool)))

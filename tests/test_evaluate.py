@@ -51,3 +51,18 @@ def test_cli_evaluates_a_workdir_and_writes_metrics_json(tiny_config, tmp_path):
   assert 'fid' in out.stdout and 'metrics.json' in out.stdout
   # The reference statistics were cached for the next evaluation.
   assert any(f.endswith('.npz') for _, _, fs in os.walk(tmp_path / 'cache') for f in fs)
+
+
+def test_memorisation_without_a_heldout_split_uses_leave_one_out(tiny_config):
+  """Olivetti has no held-out faces (eval_split == split): the reference must not be the training
+  set itself, whose distance to itself is 0 and would make the ratio infinite."""
+  from gan_jax import evaluate
+  from gan_jax.evaluation import memorisation
+  config = tiny_config('vanilla', **{'dataset.eval_split': 'train'})
+  state = train.create_train_state(config, data_shape=(28, 28, 1), num_classes=0, axis_name=None)
+  train_images = evaluate._split_images(config, 'train')[:300]
+  r = evaluate.evaluate(config, state, num_samples=64, metrics=['memorisation'], progress=False,
+                        train_images=train_images)
+  expected = memorisation.leave_one_out_distances(train_images).mean()
+  assert abs(r['pixel_nn_distance_heldout'] - expected) < 1e-4 * expected, r
+  assert 0 < r['pixel_memorisation_ratio'] < float('inf')
