@@ -160,6 +160,8 @@ def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarra
   zs = np.concatenate([result[None], result[None] + noise[:width - 1]]).astype(np.float32)
   y = None if group_labels[2] is None else np.full(len(zs), group_labels[2])
   rows.append(generate(state, zs, y))
+  if kind == 'labels' and not state.num_classes:  # What the classifier reads in the result row.
+    print(json.dumps({'result_row_classified_as': np.asarray(predict(rows[-1])).tolist()}))
   return images.make_grid(np.concatenate(rows), nrow=width)
 
 
