@@ -8,6 +8,10 @@ For each mixture (ring8, grid25), generator loss (minimax, non_saturating) and k
 uniform) (see gan_jax/toy.py). Writes results_<tag>.json, table_<tag>.md and one scatter figure
 per mixture (first seed, over training). Both learning rates drop by 10x at each of `--decays`
 (fractions of the run): the samples only settle on the modes once the rates are small.
+
+With `--drs_steps` > 0 (the default) each run is also measured after discriminator rejection
+sampling (Azadi et al. 2019; gan_jax/rejection.py): D trained alone against the final G, then G's
+samples accepted with probability exp(logit - max logit). The scatter's last column shows them.
 """
 import itertools
 import json
@@ -21,6 +25,7 @@ import numpy as np
 
 from configs import mixture2d
 from experiments import common
+from gan_jax import rejection
 from gan_jax import sources
 from gan_jax import toy
 
@@ -34,6 +39,9 @@ flags.DEFINE_integer('latent_dim', 0, "z's dimension; 0 keeps configs/mixture2d.
 flags.DEFINE_string('variant', '', "configs/mixture2d.py's variant: '' or 'baseline'.")
 flags.DEFINE_list('decays', ['0.5', '0.75'], 'Fractions of the run where both rates drop 10x.')
 flags.DEFINE_string('tag', '', 'Suffix of the output files (default: from the flags).')
+flags.DEFINE_integer('drs_steps', 5000, 'Discriminator rejection sampling: steps of D alone '
+                     'against the final G before filtering its samples; 0: off.')
+flags.DEFINE_float('drs_lr', 1e-3, "D's rate for those steps.")
 FLAGS = flags.FLAGS
 
 NUM_EVAL = 2500  # As VEEGAN.
@@ -58,7 +66,7 @@ def samples(config, state, num=NUM_EVAL, seed=0):
 
 
 def train_one(config, stages, decays):
-  """Trains one run; returns the final metrics and the samples at each stage.
+  """Trains one run; returns the final metrics, the samples at each stage and the final state.
 
   `stages` must include the `decays` steps, where both rates drop 10x (once more at each).
   """
@@ -74,7 +82,29 @@ def train_one(config, stages, decays):
     state, _ = common.run(config, state, x, stage - done, chunk=stages[0])
     done = stage
     snapshots.append((stage, samples(config, state)))
-  return toy.mode_metrics(snapshots[-1][1], modes, std), snapshots
+  return toy.mode_metrics(snapshots[-1][1], modes, std), snapshots, state
+
+
+def rejection_sampled(config, state, num_steps, d_lr, seed=0):
+  """Discriminator rejection sampling (gan_jax/rejection.py) of the trained G.
+
+  D is first trained alone against the fixed G for `num_steps` at rate `d_lr`, without R1: the
+  penalised D of training is smooth, not the density ratio that rejection sampling needs.
+  Returns (metrics of NUM_EVAL accepted samples, acceptance rate, the samples).
+  """
+  data = common.load(config)[0]
+  x = jax.numpy.asarray(data['image'])
+  state = common.with_learning_rates(config, state, config.optim.g_lr, d_lr)
+  state, _ = common.d_steps(state, x, num_steps=num_steps, batch_size=config.batch_size)
+  logits = lambda pts: common.discriminator_logits(state, pts)
+  propose = lambda rng: common.generator_samples(state, rng, num=16 * config.batch_size,
+                                                 batch_size=config.batch_size)
+  burn_in = logits(propose(jax.random.PRNGKey(2000 + seed)))
+  accepted, rate = rejection.rejection_sample(propose, logits, jax.random.PRNGKey(3000 + seed),
+                                              NUM_EVAL, max_logit=float(burn_in.max()))
+  modes, std = MODES[config.dataset.name]
+  pts = accepted * config.dataset.scale
+  return toy.mode_metrics(pts, modes, std), rate, pts
 
 
 def plot(mixture, runs, path):
@@ -94,7 +124,7 @@ def plot(mixture, runs, path):
       ax.set_xticks([])
       ax.set_yticks([])
       if r == 0:
-        ax.set_title(f'step {step}', fontsize=8)
+        ax.set_title(step if isinstance(step, str) else f'step {step}', fontsize=8)
       if c == 0:
         ax.set_ylabel(name, fontsize=7)
   fig.tight_layout()
@@ -118,7 +148,12 @@ def main(argv):
       for seed in range(FLAGS.seeds):
         t = time.time()
         config = get_config(mixture, loss, k, seed, n)
-        metrics, snaps = train_one(config, stages, decays)
+        metrics, snaps, state = train_one(config, stages, decays)
+        if FLAGS.drs_steps:
+          drs, rate, pts = rejection_sampled(config, state, FLAGS.drs_steps, FLAGS.drs_lr, seed)
+          metrics.update({f'drs_{key}': value for key, value in drs.items()},
+                         drs_acceptance=rate)
+          snaps.append(('DRS', pts))
         results.append({'mixture': mixture, 'loss': loss, 'k': k, 'seed': seed, **metrics,
                         'seconds': time.time() - t})
         print(json.dumps(results[-1]), flush=True)
@@ -127,15 +162,24 @@ def main(argv):
     plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}_{tag}.png'))
   with open(os.path.join(FLAGS.out, f'results_{tag}.json'), 'w') as f:
     json.dump(results, f, indent=1)
-  lines = ['| mixture | G loss | k | modes (mean, per seed) | high quality % (mean) | KL (mean) |',
-           '|---|---|---|---|---|---|']
+  columns = [''] + (['drs_'] if FLAGS.drs_steps else [])
+  header = ['mixture', 'G loss', 'k'] + [f'{"DRS " if c else ""}{name}' for c in columns for name in
+                                         ('modes (mean, per seed)', 'high quality % (per seed)',
+                                          'KL (mean)')]
+  header += ['DRS acceptance'] if FLAGS.drs_steps else []
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for key, group in itertools.groupby(results, lambda r: (r['mixture'], r['loss'], r['k'])):
     group = list(group)
-    modes = [g['modes'] for g in group]
-    lines.append(f'| {key[0]} | {key[1]} | {key[2]} | {np.mean(modes):.1f} of '
-                 f'{group[0]["num_modes"]} ({", ".join(map(str, modes))}) | '
-                 f'{100 * np.mean([g["high_quality"] for g in group]):.1f} | '
-                 f'{np.mean([g["kl"] for g in group]):.3f} |')
+    cells = list(map(str, key))
+    for c in columns:
+      modes = [g[c + 'modes'] for g in group]
+      hq = [100 * g[c + 'high_quality'] for g in group]
+      cells += [f'{np.mean(modes):.1f} of {group[0]["num_modes"]} ({", ".join(map(str, modes))})',
+                f'{np.mean(hq):.1f} ({", ".join(f"{h:.1f}" for h in hq)})',
+                f'{np.mean([g[c + "kl"] for g in group]):.3f}']
+    if FLAGS.drs_steps:
+      cells.append(f'{np.mean([g["drs_acceptance"] for g in group]):.2f}')
+    lines.append('| ' + ' | '.join(cells) + ' |')
   with open(os.path.join(FLAGS.out, f'table_{tag}.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))
