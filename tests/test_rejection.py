@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax import rejection
 
@@ -38,10 +39,6 @@ def test_an_exact_density_ratio_turns_samples_of_p_g_into_samples_of_p_data():
 
 def test_rejection_sampling_stops_when_nothing_is_accepted():
   propose = lambda rng: jax.random.normal(rng, (100,))
-  try:
+  with pytest.raises(RuntimeError, match='kept 0 of 1000'):
     rejection.rejection_sample(propose, lambda x: jnp.full(x.shape, -50.0),
                                jax.random.PRNGKey(0), 10, max_logit=0.0, max_proposals=1000)
-  except RuntimeError as e:
-    assert 'kept 0 of 1000' in str(e)
-  else:
-    raise AssertionError('expected a RuntimeError')

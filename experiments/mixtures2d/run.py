@@ -25,6 +25,7 @@ import numpy as np
 
 from configs import mixture2d
 from experiments import common
+from gan_jax import input_pipeline
 from gan_jax import rejection
 from gan_jax import sources
 from gan_jax import toy
@@ -92,8 +93,7 @@ def rejection_sampled(config, state, num_steps, d_lr, seed=0):
   penalised D of training is smooth, not the density ratio that rejection sampling needs.
   Returns (metrics of NUM_EVAL accepted samples, acceptance rate, the samples).
   """
-  data = common.load(config)[0]
-  x = jax.numpy.asarray(data['image'])
+  x = jax.numpy.asarray(input_pipeline.load_split(config.dataset)['image'])
   state = common.with_learning_rates(config, state, config.optim.g_lr, d_lr)
   state, _ = common.d_steps(state, x, num_steps=num_steps, batch_size=config.batch_size)
   logits = lambda pts: common.discriminator_logits(state, pts)
