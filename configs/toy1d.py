@@ -22,8 +22,11 @@ def get_config(arg=None):
   config.mlp.dropout = 0.0
   config.batch_size = 256
   config.num_d_steps = 5  # k = 5 gave a 4x smaller JSD than k = 1 at equal G steps.
-  config.num_train_steps = 10_000  # experiments/toy1d/run.py divides the lr by 10 at 6,000.
-  config.optim.g_lr = 1e-3
+  config.num_train_steps = 10_000  # experiments/toy1d/run.py divides both lrs by 10 at 6,000.
+  # Two time-scales (Heusel et al., 2017): D learns 10x faster than G, so that it stays near
+  # D*_G as the theory assumes. Over 3 seeds this cut the end-of-training JSD from 0.018-0.046
+  # (equal rates, 1e-3) to 0.002-0.009 (experiments/toy1d/README.md).
+  config.optim.g_lr = 1e-4
   config.optim.d_lr = 1e-3
   config.log_every_steps = 500
   if arg == 'runlocal':

@@ -31,9 +31,10 @@ def kde_pdf(samples, x, bandwidth: Optional[float] = None, max_samples: int = 50
     iqr = np.subtract(*np.percentile(s, [75, 25]))
     bandwidth = 0.9 * min(s.std(), iqr / 1.34) * len(s) ** (-0.2)
   out = np.empty_like(x)
-  for i in range(0, len(x), 256):  # Chunks keep the (x, samples) matrix small.
-    u = (x[i:i + 256, None] - s[None, :]) / bandwidth
-    out[i:i + 256] = np.exp(-0.5 * u * u).sum(1) / (len(s) * bandwidth * math.sqrt(2 * math.pi))
+  rows = max(1, 2**22 // len(s))  # Chunks keep the (x, samples) matrix at ~32 MB.
+  for i in range(0, len(x), rows):
+    u = (x[i:i + rows, None] - s[None, :]) / bandwidth
+    out[i:i + rows] = np.exp(-0.5 * u * u).sum(1) / (len(s) * bandwidth * math.sqrt(2 * math.pi))
   return out
 
 

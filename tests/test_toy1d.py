@@ -43,3 +43,21 @@ def test_proposition1_d_alone_converges_to_d_star():
   data, state = common.load(config)
   _, err = run.proposition1(config, state, jax.numpy.asarray(data['image']), num_steps=1000)
   assert err <= 0.05, err
+
+
+def test_joint_training_drives_value_to_minus_log4_and_jsd_down():
+  """Algorithm 1 with the package's steps: C(G) falls towards -log 4 and V(D, G) sits near it.
+
+  2,000 of the config's 10,000 G steps (seed 0): JSD 0.007, V + log 4 = 0.0004 when written.
+  """
+  from experiments import common
+  from experiments.toy1d import run
+  config = run.get_config()
+  data, state = common.load(config)
+  before = run.measure(config, state, np.asarray(data['image']))
+  state, _ = common.run(config, state, jax.numpy.asarray(data['image']), 2000)
+  after = run.measure(config, state, np.asarray(data['image']))
+  assert before['jsd'] > 0.3, before  # The initial G is far from p_data ...
+  assert after['jsd'] < 0.03, after  # ... and joint training brings it close,
+  assert abs(after['V_plus_log4']) < 0.02, after  # where D can no longer tell: V = -log 4.
+  assert abs(after['g_std'] - config.dataset.std) < 0.02, after

@@ -27,7 +27,9 @@ def define_flags():
   flags.DEFINE_string('out', os.path.dirname(os.path.abspath(__file__)), 'Output folder.')
   flags.DEFINE_integer('seed', 0, 'Seed of the run.')
 
-NUM_SAMPLES = 51_200  # G samples for p_g's KDE and the Monte Carlo V.
+# G samples for p_g's KDE and the Monte Carlo V. With as many true N(0.3, 0.15) samples the KDE
+# alone puts D* within 0.016 of 1/2 over +- 2.5 std (0.026 with 51,200), a third of the goal.
+NUM_SAMPLES = 256_000
 
 
 def get_config(seed=0):
@@ -47,13 +49,15 @@ def densities(config, state, x, rng=jax.random.PRNGKey(123)):
   g = np.asarray(common.generator_samples(state, rng, num=NUM_SAMPLES,
                                           batch_size=config.batch_size)).reshape(-1)
   p_data = toy.gaussian_pdf(x, config.dataset.mean, config.dataset.std)
-  p_g = toy.kde_pdf(g, x)
+  p_g = toy.kde_pdf(g, x, max_samples=len(g))
   d = np.asarray(jax.nn.sigmoid(common.discriminator_logits(state, x[:, None].astype(np.float32))))
   return p_data, p_g, d, g
 
 
-def with_learning_rate(config, state, lr):
-  return common.with_learning_rates(config, state, lr, lr)
+def with_learning_rates(config, state, factor):
+  """Both Adams at `factor` times the config's rates (the two time-scales are kept)."""
+  return common.with_learning_rates(config, state, config.optim.g_lr * factor,
+                                    config.optim.d_lr * factor)
 
 
 def d_vs_dstar(config, state, num_std):
@@ -69,8 +73,8 @@ def measure(config, state, data_x):
   central = np.abs(x - config.dataset.mean) <= 1.5 * config.dataset.std
   wide = np.linspace(-1.0, 1.0, 2001)  # G's whole range (tanh) for the JSD.
   jsd = toy.jsd(wide, toy.gaussian_pdf(wide, config.dataset.mean, config.dataset.std),
-                toy.kde_pdf(g, wide))
-  real_logits = np.asarray(common.discriminator_logits(state, data_x[:NUM_SAMPLES]))
+                toy.kde_pdf(g, wide, max_samples=len(g)))
+  real_logits = np.asarray(common.discriminator_logits(state, data_x))
   fake_logits = np.asarray(common.discriminator_logits(state, g[:, None]))
   v = toy.value_from_logits(real_logits, fake_logits)
   return {
@@ -87,7 +91,7 @@ def measure(config, state, data_x):
 def d_alone(config, state, x_data, num_steps=3000):
   """G fixed, D trained alone (num_steps at the config's lr, then as many at a tenth)."""
   state, _ = common.d_steps(state, x_data, num_steps=num_steps, batch_size=config.batch_size)
-  state = with_learning_rate(config, state, config.optim.d_lr / 10)
+  state = with_learning_rates(config, state, 0.1)
   state, _ = common.d_steps(state, x_data, num_steps=num_steps, batch_size=config.batch_size)
   return state
 
@@ -108,7 +112,7 @@ def train(config, x_data, stages=(0, 300, 1500, 6000), decay_at=6000):
   for stage in sorted(set(stages)) + [config.num_train_steps]:
     if stage > done:
       if done == decay_at:
-        state = with_learning_rate(config, state, config.optim.g_lr / 10)
+        state = with_learning_rates(config, state, 0.1)
       state, h = common.run(config, state, x_data, stage - done)
       history.append(h)
       done = stage
