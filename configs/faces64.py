@@ -1,6 +1,6 @@
 """DCGAN at 64x64 on the 400 Olivetti faces (40 people), for the latent-space experiment.
 
-  python -m gan_jax.main --config=configs/olivetti.py --workdir=/tmp/olivetti
+  python -m gan_jax.main --config=configs/faces64.py --workdir=/tmp/olivetti
   python -m gan_jax.sample --workdir=/tmp/olivetti --mode=interpolate
 
 Only 400 images: expect memorisation (see experiments/latent/README.md).
