@@ -45,19 +45,22 @@ def test_proposition1_d_alone_converges_to_d_star():
   assert err <= 0.05, err
 
 
-def test_joint_training_drives_value_to_minus_log4_and_jsd_down():
-  """Algorithm 1 with the package's steps: C(G) falls towards -log 4 and V(D, G) sits near it.
+def test_joint_training_reaches_minus_log4_and_d_star():
+  """Algorithm 1 with the package's steps, the whole run of experiments/toy1d/run.py (seed 0).
 
-  2,000 of the config's 10,000 G steps (seed 0): JSD 0.007, V + log 4 = 0.0004 when written.
+  C(G) falls towards -log 4, V(D, G) sits near it, and the trained D is the optimal D*_G of
+  Proposition 1 over the data's support. When written: JSD 0.42 -> 0.0031, V + log 4 = 0.0065,
+  max |D - D*| = 0.037 over +- 2.5 std; ~100 s on 2 cores.
   """
   from experiments import common
   from experiments.toy1d import run
   config = run.get_config()
   data, state = common.load(config)
   before = run.measure(config, state, np.asarray(data['image']))
-  state, _ = common.run(config, state, jax.numpy.asarray(data['image']), 2000)
+  state, _, _ = run.train(config, jax.numpy.asarray(data['image']), stages=())
   after = run.measure(config, state, np.asarray(data['image']))
   assert before['jsd'] > 0.3, before  # The initial G is far from p_data ...
-  assert after['jsd'] < 0.03, after  # ... and joint training brings it close,
-  assert abs(after['V_plus_log4']) < 0.02, after  # where D can no longer tell: V = -log 4.
-  assert abs(after['g_std'] - config.dataset.std) < 0.02, after
+  assert after['jsd'] < 0.01, after  # ... and joint training brings it close,
+  assert abs(after['V_plus_log4']) < 0.02, after  # where D can no longer tell: V = -log 4,
+  assert after['max_abs_d_minus_dstar'] <= 0.05, after  # and D is D*_G (the issue's goal).
+  assert abs(after['g_std'] - config.dataset.std) < 0.01, after

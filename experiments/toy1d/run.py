@@ -54,10 +54,19 @@ def densities(config, state, x, rng=jax.random.PRNGKey(123)):
   return p_data, p_g, d, g
 
 
-def with_learning_rates(config, state, factor):
-  """Both Adams at `factor` times the config's rates (the two time-scales are kept)."""
-  return common.with_learning_rates(config, state, config.optim.g_lr * factor,
-                                    config.optim.d_lr * factor)
+# (first step, G's lr factor, D's lr factor), factors of the config's rates. Annealing G's rate while D
+# keeps its own lets D catch up with each G before G moves again: the theory measures D against
+# D*_G, and D, not G, is the slow one on G's density ripples. Over 3 seeds the end-of-training
+# max |D - D*| went from 0.10-0.15 (both rates / 10 at 6,000) to 0.037-0.067 (README).
+SCHEDULE = ((0, 1.0, 1.0), (6000, 0.1, 1.0), (7000, 0.05, 1.0), (8000, 0.02, 1.0),
+            (9000, 0.005, 0.1))
+
+
+def with_learning_rates(config, state, g_factor, d_factor=None):
+  """Both Adams at factors of the config's rates (D's factor defaults to G's)."""
+  d_factor = g_factor if d_factor is None else d_factor
+  return common.with_learning_rates(config, state, config.optim.g_lr * g_factor,
+                                    config.optim.d_lr * d_factor)
 
 
 def d_vs_dstar(config, state, num_std):
@@ -102,21 +111,24 @@ def proposition1(config, state, x_data, num_steps=3000):
   return state, d_vs_dstar(config, state, 2.5)
 
 
-def train(config, x_data, stages=(0, 300, 1500, 6000), decay_at=6000):
-  """Joint training, both learning rates / 10 from `decay_at` on.
+def train(config, x_data, stages=(0, 300, 1500, 6000), schedule=SCHEDULE):
+  """Joint training with the learning rates of `schedule`.
 
   Returns the final state, the snapshots for the figure and the per-step metrics.
   """
   _, state = common.load(config)
+  rates = {start: (g, d) for start, g, d in schedule}
   snapshots, history, done = [], [], 0
-  for stage in sorted(set(stages)) + [config.num_train_steps]:
-    if stage > done:
-      if done == decay_at:
-        state = with_learning_rates(config, state, 0.1)
-      state, h = common.run(config, state, x_data, stage - done)
+  for stop in sorted(set(stages) | set(rates) | {config.num_train_steps}):
+    if stop > done:
+      state, h = common.run(config, state, x_data, stop - done)
       history.append(h)
-      done = stage
-    snapshots.append((f'step {done}', state))
+      done = stop
+    if done in rates:
+      state = with_learning_rates(config, state, *rates[done])
+    if done in stages:
+      snapshots.append((f'step {done}', state))
+  snapshots.append((f'step {done}', state))
   return state, snapshots, {k: np.concatenate([h[k] for h in history]) for k in history[0]}
 
 
