@@ -9,7 +9,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from gan_jax import input_pipeline
 from gan_jax import steps
@@ -85,6 +84,6 @@ def discriminator_logits(state, x):
 
 
 def with_learning_rates(config, state, g_lr, d_lr):
-  """The same state with both Adams at new rates (same optimiser state): a late decay."""
-  return state.replace(g_tx=optax.adam(g_lr, b1=config.optim.b1, b2=config.optim.b2),
-                       d_tx=optax.adam(d_lr, b1=config.optim.b1, b2=config.optim.b2))
+  """The same state with the config's optimiser at new rates (same optimiser state): a decay."""
+  return state.replace(g_tx=steps.make_optimizer(config.optim, g_lr),
+                       d_tx=steps.make_optimizer(config.optim, d_lr))

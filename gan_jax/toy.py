@@ -23,9 +23,9 @@ def gaussian_pdf(x, mean: float, std: float):
   return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
-def kde_pdf(samples, x, bandwidth: Optional[float] = None, max_samples: int = 50_000):
+def kde_pdf(samples, x, bandwidth: Optional[float] = None):
   """Gaussian KDE of 1-D `samples` at `x` (Silverman's bandwidth unless given)."""
-  s = np.asarray(samples, np.float64).reshape(-1)[:max_samples]
+  s = np.asarray(samples, np.float64).reshape(-1)
   x = np.asarray(x, np.float64).reshape(-1)
   if bandwidth is None:
     iqr = np.subtract(*np.percentile(s, [75, 25]))

@@ -49,22 +49,21 @@ def densities(config, state, x, rng=jax.random.PRNGKey(123)):
   g = np.asarray(common.generator_samples(state, rng, num=NUM_SAMPLES,
                                           batch_size=config.batch_size)).reshape(-1)
   p_data = toy.gaussian_pdf(x, config.dataset.mean, config.dataset.std)
-  p_g = toy.kde_pdf(g, x, max_samples=len(g))
+  p_g = toy.kde_pdf(g, x)
   d = np.asarray(jax.nn.sigmoid(common.discriminator_logits(state, x[:, None].astype(np.float32))))
   return p_data, p_g, d, g
 
 
-# (first step, G's lr factor, D's lr factor), factors of the config's rates. Annealing G's rate while D
-# keeps its own lets D catch up with each G before G moves again: the theory measures D against
+# (first step, G's lr factor, D's lr factor): factors of the config's rates, which hold before the
+# first entry. Annealing G's rate while D keeps its own lets D catch up with each G before G moves again: the theory measures D against
 # D*_G, and D, not G, is the slow one on G's density ripples. Over 3 seeds the end-of-training
 # max |D - D*| went from 0.10-0.15 (both rates / 10 at 6,000) to 0.037-0.067 (README).
-SCHEDULE = ((0, 1.0, 1.0), (6000, 0.1, 1.0), (7000, 0.05, 1.0), (8000, 0.02, 1.0),
+SCHEDULE = ((6000, 0.1, 1.0), (7000, 0.05, 1.0), (8000, 0.02, 1.0),
             (9000, 0.005, 0.1))
 
 
-def with_learning_rates(config, state, g_factor, d_factor=None):
-  """Both Adams at factors of the config's rates (D's factor defaults to G's)."""
-  d_factor = g_factor if d_factor is None else d_factor
+def with_learning_rates(config, state, g_factor, d_factor):
+  """Both optimisers at factors of the config's rates."""
   return common.with_learning_rates(config, state, config.optim.g_lr * g_factor,
                                     config.optim.d_lr * d_factor)
 
@@ -82,7 +81,7 @@ def measure(config, state, data_x):
   central = np.abs(x - config.dataset.mean) <= 1.5 * config.dataset.std
   wide = np.linspace(-1.0, 1.0, 2001)  # G's whole range (tanh) for the JSD.
   jsd = toy.jsd(wide, toy.gaussian_pdf(wide, config.dataset.mean, config.dataset.std),
-                toy.kde_pdf(g, wide, max_samples=len(g)))
+                toy.kde_pdf(g, wide))
   real_logits = np.asarray(common.discriminator_logits(state, data_x))
   fake_logits = np.asarray(common.discriminator_logits(state, g[:, None]))
   v = toy.value_from_logits(real_logits, fake_logits)
@@ -100,7 +99,7 @@ def measure(config, state, data_x):
 def d_alone(config, state, x_data, num_steps=3000):
   """G fixed, D trained alone (num_steps at the config's lr, then as many at a tenth)."""
   state, _ = common.d_steps(state, x_data, num_steps=num_steps, batch_size=config.batch_size)
-  state = with_learning_rates(config, state, 0.1)
+  state = with_learning_rates(config, state, 0.1, 0.1)
   state, _ = common.d_steps(state, x_data, num_steps=num_steps, batch_size=config.batch_size)
   return state
 
