@@ -57,7 +57,7 @@ def test_joint_training_reaches_minus_log4_and_d_star():
   config = run.get_config()
   data, state = common.load(config)
   before = run.measure(config, state, np.asarray(data['image']))
-  state, _, _ = run.train(config, jax.numpy.asarray(data['image']), stages=())
+  state, _, _ = run.train(config, state, jax.numpy.asarray(data['image']), stages=())
   after = run.measure(config, state, np.asarray(data['image']))
   assert before['jsd'] > 0.3, before  # The initial G is far from p_data ...
   assert after['jsd'] < 0.01, after  # ... and joint training brings it close,
