@@ -28,6 +28,7 @@ def get_config():
   config.mlp.d_hidden = (512, 256)
   config.mlp.dropout = 0.3
   config.mlp.g_batch_norm = True  # BatchNorm after G's hidden layers (seed 002).
+  config.mlp.g_activation = 'leaky_relu'  # G's hidden units: gan_jax/models/mlp.py:ACTIVATIONS.
   config.dcgan = ml_collections.ConfigDict()
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4

@@ -16,7 +16,8 @@ from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 def _mlp(config, shape, num_classes, axis_name):
   kw = dict(dropout=config.mlp.dropout, num_classes=num_classes, axis_name=axis_name)
   return (MLPGenerator(output_shape=shape, hidden=tuple(config.mlp.g_hidden),
-                       batch_norm=config.mlp.get('g_batch_norm', True), **kw),
+                       batch_norm=config.mlp.get('g_batch_norm', True),
+                       activation=config.mlp.get('g_activation', 'leaky_relu'), **kw),
           MLPDiscriminator(hidden=tuple(config.mlp.d_hidden), **kw))
 
 

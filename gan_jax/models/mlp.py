@@ -13,6 +13,10 @@ import numpy as np
 
 from gan_jax.models import layers
 
+# G's hidden units. A G of piecewise-linear units has a piecewise-constant density in 1-D, with
+# steps that D has to follow; tanh's is smooth (experiments/toy1d/README.md).
+ACTIVATIONS = {'leaky_relu': lambda x: nn.leaky_relu(x, 0.2), 'tanh': nn.tanh, 'gelu': nn.gelu,
+               'silu': nn.silu}
 
 class MLPGenerator(nn.Module):
   output_shape: Tuple[int, ...] = (28, 28, 1)
@@ -21,6 +25,7 @@ class MLPGenerator(nn.Module):
   num_classes: int = 0
   axis_name: Optional[str] = None
   batch_norm: bool = True  # False for the 2-D toys: a sample should not depend on its batch.
+  activation: str = 'leaky_relu'  # A key of ACTIVATIONS.
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
@@ -29,7 +34,7 @@ class MLPGenerator(nn.Module):
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
     for width in self.hidden:
       x = nn.Dense(width)(x)
-      x = nn.leaky_relu(x, 0.2)
+      x = ACTIVATIONS[self.activation](x)
       if self.batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
     x = layers.Dropout(self.dropout, self.axis_name)(x, train=train)
