@@ -39,7 +39,7 @@ def test_proposition1_d_alone_converges_to_d_star():
   """G fixed at its initialisation; D trained alone with steps.d_step reaches D* = p/(p+p_g)."""
   from experiments import common
   from experiments.toy1d import run
-  config = run.get_config()
+  config = run.fixed_g_config()
   data, state = common.load(config)
   _, err = run.proposition1(config, state, jax.numpy.asarray(data['image']), num_steps=1000)
   assert err <= 0.05, err
@@ -49,8 +49,8 @@ def test_joint_training_reaches_minus_log4_and_d_star():
   """Algorithm 1 with the package's steps, the whole run of experiments/toy1d/run.py (seed 0).
 
   C(G) falls towards -log 4, V(D, G) sits near it, and the trained D is the optimal D*_G of
-  Proposition 1 over the data's support. When written: JSD 0.42 -> 0.0031, V + log 4 = 0.0065,
-  max |D - D*| = 0.037 over +- 2.5 std; ~100 s on 2 cores.
+  Proposition 1 over the data's support. When written: JSD 0.24 -> 0.0017, V + log 4 = 0.0031,
+  max |D - D*| = 0.039 over +- 2.5 std; ~100 s on 2 cores.
   """
   from experiments import common
   from experiments.toy1d import run
@@ -59,7 +59,7 @@ def test_joint_training_reaches_minus_log4_and_d_star():
   before = run.measure(config, state, np.asarray(data['image']))
   state, _, _ = run.train(config, state, jax.numpy.asarray(data['image']), stages=())
   after = run.measure(config, state, np.asarray(data['image']))
-  assert before['jsd'] > 0.3, before  # The initial G is far from p_data ...
+  assert before['jsd'] > 0.2, before  # The initial G is far from p_data ...
   assert after['jsd'] < 0.01, after  # ... and joint training brings it close,
   assert abs(after['V_plus_log4']) < 0.02, after  # where D can no longer tell: V = -log 4,
   assert after['max_abs_d_minus_dstar'] <= 0.05, after  # and D is D*_G (the issue's goal).
