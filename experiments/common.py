@@ -15,13 +15,17 @@ from gan_jax import steps
 from gan_jax import train
 
 
+def initial_state(config, data):
+  """The initial state of `config`'s models for the already loaded `data`."""
+  num_classes = data['num_classes'] if config.conditional else 0
+  return train.create_train_state(config, data_shape=data['image'].shape[1:],
+                                  num_classes=num_classes, axis_name=None)
+
+
 def load(config):
   """The config's training split (a registered source or tfds) and the initial state."""
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size or None)
-  num_classes = data['num_classes'] if config.conditional else 0
-  state = train.create_train_state(config, data_shape=data['image'].shape[1:],
-                                   num_classes=num_classes, axis_name=None)
-  return data, state
+  return data, initial_state(config, data)
 
 
 def _batch_index(state, data_size, shape, salt):

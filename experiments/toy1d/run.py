@@ -174,7 +174,8 @@ def main(argv):
   x_data = jax.numpy.asarray(data['image'])
   # Proposition 1: a G fixed at its initialisation, D alone converges to D*.
   prop1_config = fixed_g_config(FLAGS.seed)
-  prop1_state, prop1_err = proposition1(prop1_config, common.load(prop1_config)[1], x_data)
+  prop1_state, prop1_err = proposition1(prop1_config, common.initial_state(prop1_config, data),
+                                        x_data)
   state, snapshots, history = train(config, state0, x_data)
   results = {'proposition1_max_abs_d_minus_dstar': prop1_err,
              'after_training': measure(config, state, np.asarray(data['image']))}

@@ -18,6 +18,7 @@ from gan_jax.models import layers
 ACTIVATIONS = {'leaky_relu': lambda x: nn.leaky_relu(x, 0.2), 'tanh': nn.tanh, 'gelu': nn.gelu,
                'silu': nn.silu}
 
+
 class MLPGenerator(nn.Module):
   output_shape: Tuple[int, ...] = (28, 28, 1)
   hidden: Sequence[int] = (256, 512, 1024)
