@@ -29,6 +29,8 @@ def get_config():
   config.mlp.dropout = 0.3
   config.mlp.g_batch_norm = True  # BatchNorm after G's hidden layers (seed 002).
   config.mlp.g_activation = 'leaky_relu'  # G's hidden units: gan_jax/models/mlp.py:ACTIVATIONS.
+  config.mlp.pack = 1  # PacGAN: D's logit is for `pack` samples together (1: each on its own).
+  config.mlp.maxout = 0  # D's hidden units: maxout of this many pieces (0: leaky ReLU).
   config.dcgan = ml_collections.ConfigDict()
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4

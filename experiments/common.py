@@ -83,6 +83,10 @@ def generator_samples(state, rng, *, num, batch_size):
 
 @jax.jit
 def discriminator_logits(state, x):
+  """D's logit for each row of `x` (inference mode)."""
+  if getattr(state.discriminator, 'pack', 1) > 1:
+    raise ValueError('A packed D (config.mlp.pack > 1) has no logit per sample: the density '
+                     'ratio estimates here need an unpacked D.')
   return state.discriminator.apply({'params': state.d_params, 'batch_stats': state.d_batch_stats},
                                    x, None, train=False)
 

@@ -58,10 +58,12 @@ def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
                  prior: str = 'normal', num_classes: int = 0) -> GANState:
   """Initialises both players (unreplicated)."""
   g_rng, d_rng, rng = jax.random.split(rng, 3)
-  z = jnp.zeros((2, latent_dim))
-  labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+  # Two examples per pack: a PacGAN D (models/mlp.py) only takes whole packs.
+  n = 2 * getattr(discriminator, 'pack', 1)
+  z = jnp.zeros((n, latent_dim))
+  labels = jnp.zeros((n,), jnp.int32) if num_classes else None
   g_vars = generator.init(g_rng, z, labels, train=False)
-  d_vars = discriminator.init(d_rng, jnp.zeros((2, *data_shape)), labels, train=False)
+  d_vars = discriminator.init(d_rng, jnp.zeros((n, *data_shape)), labels, train=False)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars['params'], d_params=d_vars['params'],

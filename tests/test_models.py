@@ -69,3 +69,29 @@ def test_conditional_models_use_the_label(model):
   assert float(jnp.max(jnp.abs(x[0] - x[1]))) > 1e-4  # Same z, other label: another image.
   logits = d.apply(d_vars, jnp.tile(x[:1], (2, 1, 1, 1)), jnp.array([3, 7]), train=False)
   assert abs(float(logits[0] - logits[1])) > 1e-6
+
+
+def test_packed_discriminator_judges_each_pack_as_one():
+  config = default.get_config()
+  config.model = 'mlp'
+  config.mlp.update(pack=3, maxout=5, d_hidden=(16, 16), dropout=0.0)
+  _, d = models.create_models(config, data_shape=(2,))
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 2))
+  params = d.init(jax.random.PRNGKey(1), x, train=False)
+  logits = d.apply(params, x, train=False)
+  assert logits.shape == (2,)  # One logit per pack of 3.
+  # Each logit depends on every sample of its own pack and on none of the other pack's.
+  jac = jax.jacobian(lambda x: d.apply(params, x, train=False))(x)  # (2, 6, 2)
+  norms = np.asarray(jnp.linalg.norm(jac, axis=-1))
+  assert np.all(norms[0, :3] > 1e-6) and np.all(norms[1, 3:] > 1e-6)
+  np.testing.assert_array_equal(norms[0, 3:], 0.0)
+  np.testing.assert_array_equal(norms[1, :3], 0.0)
+  # The same logits by hand: packs concatenated, maxout of 5 pieces per unit, a linear output.
+  p = params['params']
+  h = np.asarray(x).reshape(2, 6)
+  for name in ('Dense_0', 'Dense_1'):
+    h = (h @ p[name]['kernel'] + p[name]['bias']).reshape(2, 16, 5).max(-1)
+  np.testing.assert_allclose(logits, (h @ p['Dense_2']['kernel'] + p['Dense_2']['bias'])[:, 0],
+                             rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match='packs of 3'):
+    d.apply(params, x[:4], train=False)

@@ -28,8 +28,9 @@ def _batch(data, i, size=16):
                                   process_index=0, process_count=1)
 
 
-def test_discriminator_steps_alone_lower_the_discriminator_loss(tiny_config, mnist):
-  _, state = _state(tiny_config, mnist, **{'optim.d_lr': 1e-3})
+@pytest.mark.parametrize('pack', [1, 4])  # 4: a PacGAN D, one logit per 4 samples.
+def test_discriminator_steps_alone_lower_the_discriminator_loss(tiny_config, mnist, pack):
+  _, state = _state(tiny_config, mnist, **{'optim.d_lr': 1e-3, 'mlp.pack': pack})
   d_step = jax.jit(steps.d_step)
   losses = []
   for i in range(40):

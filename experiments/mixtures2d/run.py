@@ -43,6 +43,8 @@ flags.DEFINE_string('tag', '', 'Suffix of the output files (default: from the fl
 flags.DEFINE_integer('drs_steps', 5000, 'Discriminator rejection sampling: steps of D alone '
                      'against the final G before filtering its samples; 0: off.')
 flags.DEFINE_float('drs_lr', 1e-3, "D's rate for those steps.")
+flags.DEFINE_integer('pack', 1, 'PacGAN: D judges this many samples at once (config.mlp.pack). '
+                     'Needs --drs_steps=0: a packed D has no logit per sample.')
 FLAGS = flags.FLAGS
 
 NUM_EVAL = 2500  # As VEEGAN.
@@ -55,6 +57,7 @@ def get_config(mixture, loss, k, seed, num_steps):
   config.loss, config.num_d_steps, config.seed = loss, k, seed
   config.num_train_steps = num_steps
   config.latent_dim = FLAGS.latent_dim or config.latent_dim
+  config.mlp.pack = FLAGS.pack
   return config
 
 
@@ -134,13 +137,17 @@ def plot(mixture, runs, path):
 
 def main(argv):
   del argv
+  if FLAGS.pack > 1 and FLAGS.drs_steps:
+    raise app.UsageError('--pack > 1 needs --drs_steps=0: rejection sampling needs D\'s logit '
+                         'for each sample, which a packed D does not give.')
   os.makedirs(FLAGS.out, exist_ok=True)
   n = FLAGS.num_steps
   decays = sorted(int(float(f) * n) for f in FLAGS.decays)
   stages = sorted({n // 20, n // 4, n // 2, n, *decays})
   tag = FLAGS.tag or '_'.join(FLAGS.mixtures) + (
       f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else '') + (
-      f'_{FLAGS.variant}' if FLAGS.variant else '')
+      f'_{FLAGS.variant}' if FLAGS.variant else '') + (
+      f'_pack{FLAGS.pack}' if FLAGS.pack > 1 else '')
   results = []
   for mixture in FLAGS.mixtures:
     figure_runs = []

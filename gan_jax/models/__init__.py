@@ -18,7 +18,8 @@ def _mlp(config, shape, num_classes, axis_name):
   return (MLPGenerator(output_shape=shape, hidden=tuple(config.mlp.g_hidden),
                        batch_norm=config.mlp.get('g_batch_norm', True),
                        activation=config.mlp.get('g_activation', 'leaky_relu'), **kw),
-          MLPDiscriminator(hidden=tuple(config.mlp.d_hidden), **kw))
+          MLPDiscriminator(hidden=tuple(config.mlp.d_hidden), pack=config.mlp.get('pack', 1),
+                           maxout=config.mlp.get('maxout', 0), **kw))
 
 
 def _dcgan(config, shape, num_classes, axis_name):

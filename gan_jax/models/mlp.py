@@ -48,13 +48,25 @@ class MLPDiscriminator(nn.Module):
   dropout: float = 0.3
   num_classes: int = 0
   axis_name: Optional[str] = None
+  # PacGAN (Lin et al. 2018): D judges `pack` samples at once, concatenated, and returns one
+  # logit per pack, so it sees the joint law of `pack` samples: a G that drops modes makes packs
+  # that differ from real ones more than single samples do. The batch must split into packs.
+  pack: int = 1
+  # > 0: maxout units with this many pieces (Goodfellow et al. 2013; PacGAN's 2-D D uses 5).
+  maxout: int = 0
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     x = x.reshape((x.shape[0], -1))
     if self.num_classes:
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
+    if x.shape[0] % self.pack:
+      raise ValueError(f'A batch of {x.shape[0]} does not split into packs of {self.pack}.')
+    x = x.reshape((x.shape[0] // self.pack, -1))
     x = layers.Dropout(self.dropout, self.axis_name)(x, train=train)
     for width in self.hidden:
-      x = nn.leaky_relu(nn.Dense(width)(x), 0.2)
+      if self.maxout:
+        x = nn.Dense(width * self.maxout)(x).reshape((*x.shape[:-1], width, self.maxout)).max(-1)
+      else:
+        x = nn.leaky_relu(nn.Dense(width)(x), 0.2)
     return nn.Dense(1)(x)[:, 0]  # A logit: the sigmoid lives in the loss.
