@@ -164,11 +164,12 @@ def main(argv):
         results.append({'mixture': mixture, 'loss': loss, 'k': k, 'seed': seed, **metrics,
                         'seconds': time.time() - t})
         print(json.dumps(results[-1]), flush=True)
+        # Written after every run: a long sweep that is stopped keeps what it measured.
+        with open(os.path.join(FLAGS.out, f'results_{tag}.json'), 'w') as f:
+          json.dump(results, f, indent=1)
         if seed == 0:
           figure_runs.append((f'{loss}, k={k}', snaps))
     plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}_{tag}.png'))
-  with open(os.path.join(FLAGS.out, f'results_{tag}.json'), 'w') as f:
-    json.dump(results, f, indent=1)
   columns = [''] + (['drs_'] if FLAGS.drs_steps else [])
   header = ['mixture', 'G loss', 'k'] + [f'{"DRS " if c else ""}{name}' for c in columns for name in
                                          ('modes (mean, per seed)', 'high quality % (per seed)',
