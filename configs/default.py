@@ -39,6 +39,12 @@ def get_config():
   config.loss = 'non_saturating'  # Or 'minimax', the saturating log(1 - D(G(z))).
   config.num_d_steps = 1  # k in Algorithm 1.
   config.r1_gamma = 0.0  # > 0: R1 penalty (gamma / 2) E|grad_x D(x)|^2 on real data (Mescheder).
+  # Top-k training (Sinha et al. 2020; steps.TopK): G learns from the fraction of its fakes that D
+  # rates most real, annealed from 1 by `decay` every `decay_every` steps to `min_fraction`.
+  config.top_k = ml_collections.ConfigDict()
+  config.top_k.min_fraction = 1.0  # 1: off.
+  config.top_k.decay = 0.99
+  config.top_k.decay_every = 1000
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
   # Train steps per host call (steps.make_multi_step, unrolled): pays dispatch and the host's

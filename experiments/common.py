@@ -34,13 +34,14 @@ def _batch_index(state, data_size, shape, salt):
 
 
 @functools.partial(jax.jit, static_argnames=('num_steps', 'num_d_steps', 'batch_size', 'loss',
-                                                   'r1_gamma'))
-def train_steps(state, x, *, num_steps, num_d_steps, batch_size, loss, r1_gamma=0.0):
+                                                   'r1_gamma', 'top_k'))
+def train_steps(state, x, *, num_steps, num_d_steps, batch_size, loss, r1_gamma=0.0,
+                top_k=steps.TopK()):
   """`num_steps` calls of `steps.train_step` on batches of `x`; returns the state and metrics."""
   def body(state, _):
     idx = _batch_index(state, x.shape[0], (num_d_steps, batch_size), 1)
     return steps.train_step(state, {'image': x[idx]}, num_d_steps=num_d_steps,
-                            generator_loss=loss, r1_gamma=r1_gamma)
+                            generator_loss=loss, r1_gamma=r1_gamma, top_k=top_k)
   return jax.lax.scan(body, state, None, length=num_steps)
 
 
@@ -67,7 +68,8 @@ def run(config, state, x, num_steps, chunk=1000):
     n = min(chunk, num_steps - start)
     state, metrics = train_steps(state, x, num_steps=n, num_d_steps=config.num_d_steps,
                                  batch_size=config.batch_size, loss=config.loss,
-                                 r1_gamma=config.get('r1_gamma', 0.0))
+                                 r1_gamma=config.get('r1_gamma', 0.0),
+                                 top_k=steps.top_k_of(config))
     history.append(jax.device_get(metrics))
   return state, {k: np.concatenate([h[k] for h in history]) for k in history[0]}
 

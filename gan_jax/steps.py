@@ -10,7 +10,7 @@ sub-step. Latents and labels are drawn for the global batch and sliced per devic
 `_global_draw`), again so that 1 and 8 devices compute the same numbers.
 """
 import functools
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -182,10 +182,47 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
   return state, metrics
 
 
+class TopK(NamedTuple):
+  """Top-k training of G (Sinha et al. 2020): G learns only from the fakes D rates most real.
+
+  The kept fraction of the global batch starts at 1 and is multiplied by `decay` every
+  `decay_every` generator steps (the paper: 0.99 per epoch) down to `min_fraction`. The paper's
+  reason, from 2-D mixtures: the gradients of the fakes D rates worst can push the good ones off
+  their modes, since G is one function. The cost: fakes stuck where G's tanh saturates are among
+  the worst and then get no gradient back (experiments/mixtures2d: the grid does worse with it).
+  A NamedTuple, so that it is a static argument.
+  """
+  min_fraction: float = 1.0  # 1: off.
+  decay: float = 0.99
+  decay_every: int = 1000
+
+  def fraction(self, step):
+    return jnp.maximum(self.min_fraction, self.decay ** (step // self.decay_every))
+
+
+def _top_k_weights(fake_logits, fraction, axis_name):
+  """Weights with mean 1 over the global batch, on the `fraction` of fakes with the largest logits.
+
+  The threshold is taken over the global batch (logits are gathered), so the selection, and the
+  step, do not depend on how many devices share the batch.
+  """
+  local = fake_logits.reshape(-1)
+  everyone = local if axis_name is None else jax.lax.all_gather(local, axis_name).reshape(-1)
+  n = everyone.shape[0]
+  k = jnp.clip(jnp.floor(fraction * n).astype(jnp.int32), 1, n)
+  threshold = jnp.sort(everyone)[n - k]  # The k-th largest.
+  keep = jax.lax.stop_gradient(local >= threshold).astype(local.dtype)
+  return (keep * n / k).reshape(fake_logits.shape), k / n
+
+
 def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturating',
-           rng: Optional[jax.Array] = None,
+           top_k: TopK = TopK(), rng: Optional[jax.Array] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
-  """One generator update against the current D. `batch` only sets this device's batch size."""
+  """One generator update against the current D. `batch` only sets this device's batch size.
+
+  `top_k` (off by default): see TopK; it adds the metric `g_top_k`, the fraction of fakes G
+  learnt from.
+  """
   rng = _step_rng(state) if rng is None else rng
   z_rng, y_rng, g_rng, d_rng = jax.random.split(rng, 4)
   local_num = batch['image'].shape[0]
@@ -199,14 +236,19 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
     # D in training mode, as in its own step; its statistics' update is D's step's business.
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
                                    d_rng)
-    return loss_of_logits(fake_logits=fake_logits), (fake_logits, g_stats)
+    weights, kept = None, jnp.ones(())
+    if top_k.min_fraction < 1:  # Static: the plain mean unless asked for.
+      weights, kept = _top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
+    return loss_of_logits(fake_logits=fake_logits, weights=weights), (fake_logits, g_stats, kept)
 
-  (loss, (fake_logits, g_stats)), grads = jax.value_and_grad(
+  (loss, (fake_logits, g_stats, kept)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.g_params)
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
   metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}, axis_name)
+  if top_k.min_fraction < 1:
+    metrics['g_top_k'] = kept
   metrics['g_grad_norm'] = optax.tree.norm(grads)
   metrics['g_param_norm'] = optax.tree.norm(g_params)
   state = state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
@@ -215,12 +257,14 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
 
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                generator_loss: str = 'non_saturating', r1_gamma: float = 0.0,
+               top_k: TopK = TopK(),
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update.
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
-  Returns D's metrics averaged over its k updates and G's metrics. `r1_gamma`: see d_step.
+  Returns D's metrics averaged over its k updates and G's metrics. `r1_gamma`: see d_step;
+  `top_k`: see g_step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -232,7 +276,7 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                       axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
-  state, g_metrics = g_step(state, last, generator_loss=generator_loss,
+  state, g_metrics = g_step(state, last, generator_loss=generator_loss, top_k=top_k,
                             rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
   metrics = {**jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics), **g_metrics}
   return state.replace(step=state.step + 1), metrics
@@ -245,7 +289,15 @@ def make_train_step(config, *, axis_name: Optional[str] = 'batch'):
                      f'{sorted(losses.GENERATOR_LOSSES)}.')
   return functools.partial(train_step, num_d_steps=config.num_d_steps,
                            generator_loss=config.loss, r1_gamma=config.get('r1_gamma', 0.0),
-                           axis_name=axis_name)
+                           top_k=top_k_of(config), axis_name=axis_name)
+
+
+def top_k_of(config) -> TopK:
+  """The config's `top_k` block as a TopK (off when the config has none)."""
+  if 'top_k' not in config:
+    return TopK()
+  return TopK(float(config.top_k.min_fraction), float(config.top_k.decay),
+              int(config.top_k.decay_every))
 
 
 def make_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:

@@ -68,6 +68,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
   if not config.get('r1_gamma', 0.0) >= 0:
     raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
+  if 'top_k' in config:
+    t = config.top_k
+    if not (0 < t.min_fraction <= 1 and 0 < t.decay <= 1 and t.decay_every > 0):
+      raise ConfigError(f'top_k={t.to_dict()} needs 0 < min_fraction <= 1, 0 < decay <= 1 and '
+                        'decay_every > 0; set --config.top_k.*.')
   per_call = config.get('steps_per_call', 1)
   if per_call <= 0:
     raise ConfigError(f'steps_per_call={per_call} must be positive; set --config.steps_per_call.')

@@ -32,9 +32,11 @@ def run(config, data, n, parallel):
 
 
 def main():
-  name = sys.argv[1]
+  name, _, variant = sys.argv[1].partition(':')
   config = tiny(__import__(f'configs.{name}', fromlist=['x']).get_config(),
                 num_train_steps=10, batch_size=16, num_d_steps=2)
+  if variant == 'top_k':  # From step 1 G learns from the best half of the global batch.
+    config.top_k.update(min_fraction=0.5, decay=0.5, decay_every=1)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
   out = {f'pmap{n}': run(config.copy_and_resolve_references(), data, n, 'pmap')
          for n in (1, 2, 8)}

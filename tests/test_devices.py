@@ -10,7 +10,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize('config_name', ['dcgan', 'vanilla'])  # BatchNorm; dropout.
+# BatchNorm; dropout; top-k's selection over the global batch (2 fakes per device at 8).
+@pytest.mark.parametrize('config_name', ['dcgan', 'vanilla', 'vanilla:top_k'])
 def test_runs_do_not_depend_on_the_device_count(config_name):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gan_jax import input_pipeline
+from gan_jax import losses as losses_lib
 from gan_jax import steps
 from gan_jax import train
 
@@ -76,6 +77,7 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'model': 'resnet'}, 'Unknown model'),
                              ({'steps_per_call': 0}, 'steps_per_call'),
                              ({'r1_gamma': -1.0}, 'r1_gamma'),
+                             ({'top_k.min_fraction': 0.0}, 'top_k'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.
                              ({'steps_per_call': 4}, 'not a multiple of steps_per_call=4')]:
     with pytest.raises(ValueError, match=message):
@@ -132,3 +134,34 @@ def test_r1_penalty_keeps_the_discriminator_flat_on_real_data(tiny_config, mnist
   # 0.09 vs 0.53 when written: the penalty is what keeps |grad_x D| small ...
   assert flat < 0.5 * free
   assert flat_real > 0.5  # ... while D still accepts the real data.
+
+
+def test_top_k_keeps_the_fakes_d_rates_most_real_and_anneals_to_its_floor():
+  logits = jnp.array([3.0, -1.0, 2.0, 0.0, -5.0, 1.0, 4.0, -2.0])
+  weights, kept = steps._top_k_weights(logits, 0.25, axis_name=None)
+  np.testing.assert_array_equal(weights, [4, 0, 0, 0, 0, 0, 4, 0])  # The 2 largest, mean 1.
+  assert float(kept) == 0.25
+  # The weighted loss is the plain loss of the kept fakes alone.
+  np.testing.assert_allclose(
+      losses_lib.non_saturating_generator_loss(fake_logits=logits, weights=weights),
+      losses_lib.non_saturating_generator_loss(fake_logits=jnp.array([3.0, 4.0])), rtol=1e-6)
+  schedule = steps.TopK(min_fraction=0.5, decay=0.9, decay_every=10)
+  fractions = [float(schedule.fraction(jnp.array(s))) for s in (0, 9, 10, 25, 10_000)]
+  np.testing.assert_allclose(fractions, [1.0, 1.0, 0.9, 0.81, 0.5], rtol=1e-6)
+
+
+def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
+  _, state = _state(tiny_config, mnist)
+  batch, rng = _batch(mnist, 0), jax.random.PRNGKey(5)
+  top_k = steps.TopK(min_fraction=0.5, decay=0.5, decay_every=1)
+  plain, _ = steps.g_step(state, batch, rng=rng)
+  same, metrics = steps.g_step(state, batch, rng=rng, top_k=top_k)  # Step 0: fraction 1.
+  assert float(metrics['g_top_k']) == 1.0
+  for a, b in zip(jax.tree.leaves(same.g_params), jax.tree.leaves(plain.g_params)):
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
+  later = state.replace(step=jnp.asarray(3, jnp.int32))  # 0.5^3 -> its floor, 0.5.
+  half, metrics = steps.g_step(later, batch, rng=rng, top_k=top_k)
+  assert float(metrics['g_top_k']) == 0.5
+  moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(half.g_params),
+                                                        jax.tree.leaves(plain.g_params))]
+  assert max(moved) > 1e-5  # Half the fakes' gradients are gone: another update.
