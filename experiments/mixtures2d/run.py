@@ -45,6 +45,10 @@ flags.DEFINE_integer('drs_steps', 5000, 'Discriminator rejection sampling: steps
 flags.DEFINE_float('drs_lr', 1e-3, "D's rate for those steps.")
 flags.DEFINE_integer('pack', 1, 'PacGAN: D judges this many samples at once (config.mlp.pack). '
                      'Needs --drs_steps=0: a packed D has no logit per sample.')
+flags.DEFINE_float('top_k', 1.0, 'Top-k training (Sinha et al. 2020; config.top_k): the least '
+                   'fraction of fakes G learns from, those D rates most real; 1: off.')
+flags.DEFINE_integer('top_k_every', 100, 'Generator steps between the 0.99x anneals of that '
+                     'fraction (config.top_k.decay_every).')
 FLAGS = flags.FLAGS
 
 NUM_EVAL = 2500  # As VEEGAN.
@@ -58,6 +62,7 @@ def get_config(mixture, loss, k, seed, num_steps):
   config.num_train_steps = num_steps
   config.latent_dim = FLAGS.latent_dim or config.latent_dim
   config.mlp.pack = FLAGS.pack
+  config.top_k.min_fraction, config.top_k.decay_every = FLAGS.top_k, FLAGS.top_k_every
   return config
 
 
@@ -147,7 +152,8 @@ def main(argv):
   tag = FLAGS.tag or '_'.join(FLAGS.mixtures) + (
       f'_z{FLAGS.latent_dim}' if FLAGS.latent_dim else '') + (
       f'_{FLAGS.variant}' if FLAGS.variant else '') + (
-      f'_pack{FLAGS.pack}' if FLAGS.pack > 1 else '')
+      f'_pack{FLAGS.pack}' if FLAGS.pack > 1 else '') + (
+      f'_topk{FLAGS.top_k:g}' if FLAGS.top_k < 1 else '')
   results = []
   for mixture in FLAGS.mixtures:
     figure_runs = []
