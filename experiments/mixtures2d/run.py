@@ -32,6 +32,8 @@ from gan_jax import toy
 
 flags.DEFINE_string('out', os.path.dirname(os.path.abspath(__file__)), 'Output folder.')
 flags.DEFINE_integer('seeds', 3, 'Seeds per configuration.')
+flags.DEFINE_integer('first_seed', 0, 'Seeds are first_seed, ..., first_seed + seeds - 1: more '
+                     'seeds of a configuration without repeating the first ones.')
 flags.DEFINE_integer('num_steps', 10_000, 'Generator updates per run.')
 flags.DEFINE_list('mixtures', ['ring8', 'grid25'], 'Which mixtures.')
 flags.DEFINE_list('runs', ['non_saturating:1', 'minimax:1', 'non_saturating:5', 'minimax:5'],
@@ -158,7 +160,7 @@ def main(argv):
   for mixture in FLAGS.mixtures:
     figure_runs = []
     for loss, k in [(r.split(':')[0], int(r.split(':')[1])) for r in FLAGS.runs]:
-      for seed in range(FLAGS.seeds):
+      for seed in range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.seeds):
         t = time.time()
         config = get_config(mixture, loss, k, seed, n)
         metrics, snaps, state = train_one(config, stages, decays)
@@ -173,7 +175,7 @@ def main(argv):
         # Written after every run: a long sweep that is stopped keeps what it measured.
         with open(os.path.join(FLAGS.out, f'results_{tag}.json'), 'w') as f:
           json.dump(results, f, indent=1)
-        if seed == 0:
+        if seed == FLAGS.first_seed:
           figure_runs.append((f'{loss}, k={k}', snaps))
     plot(mixture, figure_runs, os.path.join(FLAGS.out, f'scatter_{mixture}_{tag}.png'))
   columns = [''] + (['drs_'] if FLAGS.drs_steps else [])
