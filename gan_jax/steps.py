@@ -188,8 +188,8 @@ class TopK(NamedTuple):
   The kept fraction of the global batch starts at 1 and is multiplied by `decay` every
   `decay_every` generator steps (the paper: 0.99 per epoch) down to `min_fraction`. The paper's
   reason, from 2-D mixtures: the gradients of the fakes D rates worst can push the good ones off
-  their modes, since G is one function. The cost: fakes stuck where G's tanh saturates are among
-  the worst and then get no gradient back (experiments/mixtures2d: the grid does worse with it).
+  their modes, since G is one function. The risk: fakes far from all data, e.g. stuck where G's
+  tanh saturates, may then get no gradient back (experiments/mixtures2d: the grid does worse).
   A NamedTuple, so that it is a static argument.
   """
   min_fraction: float = 1.0  # 1: off.
