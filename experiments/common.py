@@ -33,15 +33,17 @@ def _batch_index(state, data_size, shape, salt):
   return jax.random.randint(rng, shape, 0, data_size)
 
 
-@functools.partial(jax.jit, static_argnames=('num_steps', 'num_d_steps', 'batch_size', 'loss',
-                                                   'r1_gamma', 'top_k'))
-def train_steps(state, x, *, num_steps, num_d_steps, batch_size, loss, r1_gamma=0.0,
-                top_k=steps.TopK()):
-  """`num_steps` calls of `steps.train_step` on batches of `x`; returns the state and metrics."""
+@functools.partial(jax.jit, static_argnames=('num_steps', 'batch_size', 'step_options'))
+def train_steps(state, x, *, num_steps, batch_size, step_options):
+  """`num_steps` calls of `steps.train_step` on batches of `x`; returns the state and metrics.
+
+  `step_options`: train_step's keyword arguments as sorted (name, value) pairs, hashable for jit;
+  `run` takes them from `steps.make_train_step`, so every option of the config reaches the step.
+  """
+  options = dict(step_options)
   def body(state, _):
-    idx = _batch_index(state, x.shape[0], (num_d_steps, batch_size), 1)
-    return steps.train_step(state, {'image': x[idx]}, num_d_steps=num_d_steps,
-                            generator_loss=loss, r1_gamma=r1_gamma, top_k=top_k)
+    idx = _batch_index(state, x.shape[0], (options['num_d_steps'], batch_size), 1)
+    return steps.train_step(state, {'image': x[idx]}, **options)
   return jax.lax.scan(body, state, None, length=num_steps)
 
 
@@ -63,13 +65,12 @@ def run(config, state, x, num_steps, chunk=1000):
 
   Each distinct chunk length compiles once: callers pick a `chunk` that divides their stages.
   """
+  options = tuple(sorted(steps.make_train_step(config, axis_name=None).keywords.items()))
   history = []
   for start in range(0, num_steps, chunk):
     n = min(chunk, num_steps - start)
-    state, metrics = train_steps(state, x, num_steps=n, num_d_steps=config.num_d_steps,
-                                 batch_size=config.batch_size, loss=config.loss,
-                                 r1_gamma=config.get('r1_gamma', 0.0),
-                                 top_k=steps.top_k_of(config))
+    state, metrics = train_steps(state, x, num_steps=n, batch_size=config.batch_size,
+                                 step_options=options)
     history.append(jax.device_get(metrics))
   return state, {k: np.concatenate([h[k] for h in history]) for k in history[0]}
 

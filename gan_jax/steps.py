@@ -196,6 +196,10 @@ class TopK(NamedTuple):
   decay: float = 0.99
   decay_every: int = 1000
 
+  @property
+  def on(self) -> bool:
+    return self.min_fraction < 1
+
   def fraction(self, step):
     return jnp.maximum(self.min_fraction, self.decay ** (step // self.decay_every))
 
@@ -237,7 +241,7 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
                                    d_rng)
     weights, kept = None, jnp.ones(())
-    if top_k.min_fraction < 1:  # Static: the plain mean unless asked for.
+    if top_k.on:  # Static: the plain mean unless asked for.
       weights, kept = _top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
     return loss_of_logits(fake_logits=fake_logits, weights=weights), (fake_logits, g_stats, kept)
 
@@ -247,7 +251,7 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
   metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}, axis_name)
-  if top_k.min_fraction < 1:
+  if top_k.on:
     metrics['g_top_k'] = kept
   metrics['g_grad_norm'] = optax.tree.norm(grads)
   metrics['g_param_norm'] = optax.tree.norm(g_params)
