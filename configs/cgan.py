@@ -7,11 +7,12 @@ from configs import default
 
 
 def get_config(arg=None):
+  arg = default.parse_arg(arg, runlocal=False)
   config = default.get_config()
   config.model = 'dcgan'
   config.conditional = True
   config.num_train_steps = 5000
   config.sample_grid_size = 10  # One row per digit.
-  if arg == 'runlocal':
+  if arg.runlocal:
     default.runlocal(config)
   return config

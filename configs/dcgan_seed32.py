@@ -6,11 +6,12 @@ from configs import default
 
 
 def get_config(arg=None):
+  arg = default.parse_arg(arg, runlocal=False)
   config = default.get_config()
   config.model = 'dcgan_seed32'
   config.image_size = 32
   config.dataset.resize = 'pad'
   config.num_train_steps = 5000
-  if arg == 'runlocal':
+  if arg.runlocal:
     default.runlocal(config)
   return config

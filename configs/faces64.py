@@ -9,6 +9,7 @@ from configs import default
 
 
 def get_config(arg=None):
+  arg = default.parse_arg(arg, runlocal=False)
   config = default.get_config()
   config.dataset.name = 'olivetti_faces'
   config.dataset.eval_split = 'train'  # No held-out faces: the source returns all 400.
@@ -26,6 +27,6 @@ def get_config(arg=None):
   config.eval.every_steps = 250
   config.eval.metrics = 'memorisation'
   config.eval.num_samples = 500
-  if arg == 'runlocal':
+  if arg.runlocal:
     default.runlocal(config)
   return config

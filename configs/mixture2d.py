@@ -12,11 +12,14 @@ no penalty (`:baseline`) covers at most 5 of 8 ring modes.
 from configs import default
 
 
-def get_config(arg='ring8'):
-  arg = arg or 'ring8'
-  name, _, local = arg.partition(',')
+def get_config(arg=None):
+  arg = default.parse_arg(arg, positional='mixture', mixture='ring8', baseline=False,
+                          runlocal=False)
+  name = arg.mixture
+  if name not in ('ring8', 'grid25'):
+    raise ValueError(f'Unknown mixture {name!r}; choose ring8 or grid25.')
   config = default.get_config()
-  config.dataset.name = name  # 'ring8' or 'grid25'.
+  config.dataset.name = name
   # Data / scale lies inside tanh's range: ring radius 2 -> 0.8, grid corners +-4 -> +-0.8.
   config.dataset.scale = 2.5 if name == 'ring8' else 5.0
   config.dataset.num_examples = 100_000
@@ -35,10 +38,10 @@ def get_config(arg='ring8'):
   config.optim.g_lr = 1e-3
   config.optim.d_lr = 1e-3
   config.log_every_steps = 1000
-  if local == 'baseline':  # What the first table used: the seed's MLP shape, BatchNorm, no R1.
+  if arg.baseline:  # What the first table used: the seed's MLP shape, BatchNorm, no R1.
     config.mlp.g_hidden = config.mlp.d_hidden = (128, 128)
     config.mlp.g_batch_norm = True
     config.r1_gamma = 0.0
-  if local == 'runlocal' or arg == 'runlocal':
+  if arg.runlocal:
     default.runlocal(config)
   return config

@@ -6,10 +6,11 @@ from configs import default
 
 
 def get_config(arg=None):
+  arg = default.parse_arg(arg, runlocal=False)
   config = default.get_config()
   config.model = 'mlp'
   config.prior = 'uniform'
   config.num_train_steps = 10_000
-  if arg == 'runlocal':
+  if arg.runlocal:
     default.runlocal(config)
   return config

@@ -22,10 +22,9 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--config.batch_size=16', '--config.dcgan.width=8', '--config.num_d_steps=2',
-        '--config.log_every_steps=2', '--config.sample_every_steps=1000',
-        '--config.checkpoint_every_steps=4',
-        '--config.eval.every_steps=0']  # Evaluation is not part of the state compared here.
+# configs/dcgan.py:runlocal with k = 2, a log line every 2 steps and a checkpoint every 4.
+OVERRIDES = ['--config.num_d_steps=2', '--config.log_every_steps=2',
+             '--config.sample_every_steps=1000', '--config.checkpoint_every_steps=4']
 
 
 def finished_steps(workdir):
@@ -36,8 +35,8 @@ def finished_steps(workdir):
 
 
 def start(workdir, num_steps):
-  cmd = [sys.executable, '-m', 'gan_jax.main', '--config=configs/dcgan.py',
-         f'--workdir={workdir}', f'--config.num_train_steps={num_steps}', *TINY]
+  cmd = [sys.executable, '-m', 'gan_jax.main', '--config=configs/dcgan.py:runlocal',
+         f'--workdir={workdir}', f'--config.num_train_steps={num_steps}', *OVERRIDES]
   return subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                           text=True, env=dict(os.environ, PYTHONPATH=ROOT))
 

@@ -1,24 +1,47 @@
-"""Shared fixtures: tiny configs on the real data (MNIST from ../shared/data, prepared by tfds)."""
+"""Shared fixtures: tiny configs on the real data (MNIST from ../shared/data, prepared by tfds).
+
+One JAX compilation cache per test session, in a fresh temporary folder that every test and every
+subprocess it starts (the trainer, the fault test, the sweep, the multi-process workers) shares:
+the same tiny step is compiled once per session instead of once per run. Fresh, so that a session
+never depends on an earlier one; the cache holds exactly what XLA compiled, so results are the
+same as without it.
+"""
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `configs` and `gan_jax` import from the repository root.
 
+from configs import default  # noqa: E402  (needs the path above)
+
+_CACHE = {}
+
+
+def pytest_configure(config):
+  del config
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    _CACHE['dir'] = tempfile.mkdtemp(prefix='gan_jax_tests_jax_cache_')
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE['dir']
+  # Every program, not only those that compile for more than a second (the default).
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  import jax
+  jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+
+
+def pytest_unconfigure(config):
+  del config
+  if 'dir' in _CACHE:
+    shutil.rmtree(_CACHE['dir'], ignore_errors=True)
+
 
 def tiny(config, **overrides):
-  """Shrinks any config so a run compiles and steps in seconds on 2 CPU cores."""
-  config.batch_size = 16
-  config.num_train_steps = 12
-  config.log_every_steps = 3
-  config.sample_every_steps = 6
-  config.checkpoint_every_steps = 6
-  config.dcgan.width = 8
-  config.mlp.g_hidden = (32, 64)
-  config.mlp.d_hidden = (64, 32)
-  config.eval.every_steps = 0  # tests/test_evaluate.py turns it on.
+  """`default.runlocal(config)` (the one shrinker) with `overrides` of dotted keys on top."""
+  config = default.runlocal(config)
   for key, value in overrides.items():
     target = config
     *path, last = key.split('.')
@@ -30,6 +53,5 @@ def tiny(config, **overrides):
 
 @pytest.fixture
 def tiny_config():
-  from configs import dcgan
   return lambda name='dcgan', **kw: tiny(__import__(f'configs.{name}', fromlist=['x'])
                                          .get_config(), **kw)

@@ -7,10 +7,11 @@ from gan_jax import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(ROOT, 'tests', 'tiny_sweep.py')
+CONFIG = 'configs/dcgan.py:runlocal'
 
 
 def _sweep(workdir, *flags):
-  proc = subprocess.run([sys.executable, '-m', 'gan_jax.sweep', '--config=configs/dcgan.py',
+  proc = subprocess.run([sys.executable, '-m', 'gan_jax.sweep', f'--config={CONFIG}',
                          f'--sweep={SWEEP}', f'--workdir={workdir}', *flags], cwd=ROOT,
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -25,14 +26,14 @@ def test_product_and_zip():
 
 
 def test_finished_and_unfinished_points(tmp_path):
-  entries = sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))
+  entries = sweep.plan(CONFIG, SWEEP, str(tmp_path))
   assert [e['name'] for e in entries] == ['loss=minimax,seed=0', 'loss=non_saturating,seed=1']
   assert '--config.loss=minimax' in entries[0]['cmd'] and not entries[0]['done']
   os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '2')  # Unfinished: resume.
   os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '4.orbax-checkpoint-tmp-1')
-  assert not sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))[0]['done']
+  assert not sweep.plan(CONFIG, SWEEP, str(tmp_path))[0]['done']
   os.makedirs(tmp_path / 'loss=minimax,seed=0' / 'checkpoints' / '4')
-  assert sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))[0]['done']
+  assert sweep.plan(CONFIG, SWEEP, str(tmp_path))[0]['done']
 
 
 def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
@@ -55,7 +56,7 @@ def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
 
 def test_table_reads_the_last_evaluation_and_states_shared_overrides_once(tmp_path):
   import json
-  entries = sweep.plan('configs/dcgan.py', SWEEP, str(tmp_path))
+  entries = sweep.plan(CONFIG, SWEEP, str(tmp_path))
   for e, fcd in zip(entries, (300.0, 200.0)):
     for step, value in ((2, 999.0), (4, fcd)):  # Only the newest evaluation counts.
       os.makedirs(os.path.join(e['workdir'], 'eval', f'step_{step:07d}'))
