@@ -10,16 +10,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import checkpoints
 from gan_jax import input_pipeline
 from gan_jax import steps
-from gan_jax import train
 
 
 def initial_state(config, data):
   """The initial state of `config`'s models for the already loaded `data`."""
   num_classes = data['num_classes'] if config.conditional else 0
-  return train.create_train_state(config, data_shape=data['image'].shape[1:],
-                                  num_classes=num_classes, axis_name=None)
+  return checkpoints.create_train_state(config, data_shape=data['image'].shape[1:],
+                                        num_classes=num_classes, axis_name=None)
 
 
 def load(config):
@@ -80,8 +80,8 @@ def generator_samples(state, rng, *, num, batch_size):
   """`num` samples of G in training mode, in batches of `batch_size`: what D sees in training."""
   z = steps.sample_latent(rng, num, state.latent_dim, state.prior)
   z = z.reshape(num // batch_size, batch_size, -1)
-  return jax.lax.map(lambda zb: steps.generate(state, zb, train=True, rng=rng)[0], z).reshape(
-      num, *jax.eval_shape(lambda: steps.generate(state, z[0], train=True, rng=rng)[0]).shape[1:])
+  sample = lambda zb: steps.generate_samples(state, zb, train=True, rng=rng)
+  return jax.lax.map(sample, z).reshape(num, *jax.eval_shape(sample, z[0]).shape[1:])
 
 
 @jax.jit

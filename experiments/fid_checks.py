@@ -10,8 +10,6 @@ count), so evaluating a GAN afterwards reuses them and a second run only recompu
 import argparse
 import time
 
-import numpy as np
-
 import ml_collections
 
 from gan_jax import input_pipeline

@@ -29,38 +29,28 @@ import jax
 import ml_collections
 import numpy as np
 
+from gan_jax import batching
+from gan_jax import checkpoints
+from gan_jax import errors
+from gan_jax import evaluation
 from gan_jax import images
 from gan_jax import input_pipeline
 from gan_jax import steps
 
-METRICS = ('inception', 'classifier', 'memorisation')
-
-
-def parse_metrics(spec) -> tuple:
-  names = tuple(m.strip() for m in (spec.split(',') if isinstance(spec, str) else spec) if m)
-  unknown = set(names) - set(METRICS)
-  if unknown:
-    raise ValueError(f'Unknown metrics {sorted(unknown)}; choose from {METRICS}.')
-  return names
+METRICS = evaluation.METRICS
 
 
 def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500):
   """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode.
 
-  Fixed-size jitted batches (the last one padded), so any `num` compiles one program.
+  Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
   """
   labels = (np.arange(num) % state.num_classes).astype(np.int32) if state.num_classes else None
   z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
                                      state.prior))
-  fn = jax.jit(lambda st, z, y: steps.generate(st, z, y)[0])
-  out = []
-  for i in range(0, num, batch_size):
-    zb = z[i:i + batch_size]
-    n = len(zb)
-    zb = np.pad(zb, ((0, batch_size - n), (0, 0)))
-    yb = None if labels is None else np.pad(labels[i:i + batch_size], (0, batch_size - n))
-    out.append(np.asarray(fn(state, zb, yb))[:n])
-  return np.concatenate(out).astype(np.float32), labels
+  samples = batching.map_in_batches(functools.partial(steps.generate_samples, state), z, labels,
+                                    batch_size=batch_size)
+  return samples.astype(np.float32), labels
 
 
 def classifier_for(config) -> Optional[str]:
@@ -90,7 +80,7 @@ def evaluate(config, state: steps.GANState, *, num_samples: int,
   `reference` (real held-out images in [-1, 1]) and `train_images` default to the config's eval
   and train splits; the trainer passes them so they are loaded once per run.
   """
-  metrics = parse_metrics(metrics)
+  metrics = evaluation.parse_metrics(metrics)
   t0 = time.time()
   samples, labels = generate_samples(state, num_samples, seed=seed)
   eval_split = config.dataset.get('eval_split', 'test')
@@ -160,25 +150,31 @@ def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:
           'fid_protocol': fid.PROTOCOL_VERSION, 'classifier': classifier_for(config)}
 
 
-def main(argv):
-  del argv
-  from gan_jax import train  # Not at the top: train imports this module.
-  logging.get_absl_handler().addFilter(train.QuietOrbax())
-  flags_ = flags.FLAGS
-  config, state = train.load_workdir(flags_.workdir, step=flags_.step)
+def run(workdir: str, *, step: Optional[int], num_samples: int, metrics: str, seed: int):
+  """Evaluates a workdir's checkpoint (default the latest), writes and prints the results."""
+  metrics = evaluation.parse_metrics(metrics)
+  if num_samples <= 0:
+    raise errors.ConfigError(f'--num_samples={num_samples} must be positive.')
+  config, state = checkpoints.load_workdir(workdir, step=step)
   step = int(state.step)
-  metrics = parse_metrics(flags_.metrics)
-  out_dir = os.path.join(flags_.workdir, 'eval', f'step_{step:07d}')
+  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}')
   os.makedirs(out_dir, exist_ok=True)
-  logging.info('Evaluating %s at step %d: %s on %d samples', flags_.workdir, step,
-               ','.join(metrics), flags_.num_samples)
-  results = evaluate(config, state, num_samples=flags_.num_samples, metrics=metrics,
-                     seed=flags_.seed, out_dir=out_dir)
-  write_results(flags_.workdir, step, results,
-                protocol(config, num_samples=flags_.num_samples, seed=flags_.seed,
-                         metrics=metrics))
+  logging.info('Evaluating %s at step %d: %s on %d samples', workdir, step, ','.join(metrics),
+               num_samples)
+  results = evaluate(config, state, num_samples=num_samples, metrics=metrics, seed=seed,
+                     out_dir=out_dir)
+  write_results(workdir, step, results,
+                protocol(config, num_samples=num_samples, seed=seed, metrics=metrics))
   print(f'step {step}\n{format_table(results)}')
   print(f'Wrote {os.path.join(out_dir, "metrics.json")}')
+
+
+def main(argv):
+  del argv
+  logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
+  flags_ = flags.FLAGS
+  errors.run_or_exit(run, flags_.workdir, step=flags_.step, num_samples=flags_.num_samples,
+                     metrics=flags_.metrics, seed=flags_.seed)
 
 
 if __name__ == '__main__':

@@ -1,8 +1,12 @@
 """Sample grids as PNG files and TensorBoard images."""
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+
+from gan_jax import steps
 
 
 def make_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
@@ -22,3 +26,20 @@ def make_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
 def save_png(path: str, grid: np.ndarray) -> None:
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
   Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+
+
+def fixed_latents(config, state: steps.GANState):
+  """The latent batch every sample grid uses, so grids over training are comparable."""
+  n = config.sample_grid_size
+  rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5A4D)  # Not the training stream.
+  if state.num_classes:  # One row per class, the same z down each column.
+    z = steps.sample_latent(rng, n, state.latent_dim, state.prior)
+    rows = min(state.num_classes, n)
+    return jnp.tile(z, (rows, 1)), jnp.repeat(jnp.arange(rows), n)
+  return steps.sample_latent(rng, n * n, state.latent_dim, state.prior), None
+
+
+def sample_grid(config, state: steps.GANState, z, labels) -> np.ndarray:
+  """G(z | labels) in inference mode as one grid image, `config.sample_grid_size` per row."""
+  samples = jax.device_get(steps.generate_samples(state, z, labels))
+  return make_grid(samples, nrow=config.sample_grid_size)

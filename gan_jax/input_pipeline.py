@@ -21,7 +21,9 @@ import jax
 import ml_collections
 import numpy as np
 
-DATA_DIR_ENV = 'GAN_JAX_DATA_DIR'
+from gan_jax import data_dir
+from gan_jax import sources
+
 TFDS_DIR_ENV = 'TFDS_DATA_DIR'
 
 # What `$GAN_JAX_DATA_DIR/<dataset>/` must hold for an offline preparation (tfds' file names).
@@ -30,18 +32,6 @@ _EXPECTED_FILES = {
            't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
     for name in ('mnist', 'fashion_mnist')
 }
-
-
-class DataUnavailableError(RuntimeError):
-  """The data set is neither prepared, nor in the local mirror, nor downloadable."""
-
-
-def default_local_mirror() -> Optional[pathlib.Path]:
-  """`$GAN_JAX_DATA_DIR`, else `../shared/data` beside the repository when it exists."""
-  if os.environ.get(DATA_DIR_ENV):
-    return pathlib.Path(os.environ[DATA_DIR_ENV])
-  shared = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data'
-  return shared if shared.is_dir() else None
 
 
 def default_tfds_dir() -> str:
@@ -72,7 +62,7 @@ def get_builder(name: str, *, tfds_dir: Optional[str] = None, local_mirror: Opti
   builder = tfds.builder(name, data_dir=tfds_dir)
   if builder.is_prepared():
     return builder
-  mirror = pathlib.Path(local_mirror) if local_mirror else default_local_mirror()
+  mirror = pathlib.Path(local_mirror) if local_mirror else data_dir.default_local_mirror()
   manual_dir = mirror / name if mirror else None
   expected = _EXPECTED_FILES.get(name)
   if manual_dir and manual_dir.is_dir() and (
@@ -87,10 +77,10 @@ def get_builder(name: str, *, tfds_dir: Optional[str] = None, local_mirror: Opti
     return builder
   if os.environ.get('GAN_JAX_OFFLINE') or not _network_reachable():
     files = ', '.join(expected) if expected else "the files tfds' builder downloads"
-    raise DataUnavailableError(
+    raise data_dir.DataUnavailableError(
         f'Dataset {name!r} is not prepared in {tfds_dir} and there is no network. '
-        f'Put the original files ({files}) in ${DATA_DIR_ENV}/{name}/ '
-        f'(now {DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, "<unset>")}) '
+        f'Put the original files ({files}) in ${data_dir.DATA_DIR_ENV}/{name}/ '
+        f'(now {data_dir.DATA_DIR_ENV}={os.environ.get(data_dir.DATA_DIR_ENV, "<unset>")}) '
         f'or a prepared tfds data_dir in ${TFDS_DIR_ENV}.')
   builder.download_and_prepare()
   return builder
@@ -120,8 +110,8 @@ def load_split(dataset: ml_collections.ConfigDict, *, split: Optional[str] = Non
   """
   name = dataset.name
   split = split or dataset.split
-  if name in SOURCES:  # Data sets that are not tfds (generated toys, small face sets).
-    data = SOURCES[name](dataset, split)
+  if name in sources.SOURCES:  # Data sets that are not tfds (generated toys, small face sets).
+    data = sources.SOURCES[name](dataset, split)
   else:
     import tensorflow_datasets as tfds
     builder = get_builder(name, tfds_dir=dataset.get('tfds_dir'),
@@ -181,8 +171,3 @@ def get_batch(data: Dict[str, Any], *, batch_size: int, batch_index: int, seed: 
     batch['label'] = data['label'][idx]
   return batch
 
-
-# Non-tfds sources: name -> fn(dataset_config, split) returning load_split's dict.
-SOURCES = {}
-from gan_jax import sources as _sources  # noqa: E402  The toys and the Olivetti faces.
-SOURCES.update(_sources.SOURCES)

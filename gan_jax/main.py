@@ -6,7 +6,6 @@ command again resumes from the workdir. On several hosts every process runs the 
 (see README, "Multi-host").
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -14,8 +13,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from gan_jax import checkpoints
 from gan_jax import distributed
-from gan_jax import input_pipeline
+from gan_jax import errors
 from gan_jax import train
 
 FLAGS = flags.FLAGS
@@ -31,26 +31,13 @@ flags.DEFINE_integer('distributed_timeout', 300,
                      'Seconds to wait for all processes to join before failing.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-# Errors of the user's making (settings, data, workdir, divergence): one line and exit 1.
-# Anything else is a bug and keeps its traceback.
-USER_ERRORS = (train.ConfigError, train.CheckpointError, input_pipeline.DataUnavailableError,
-               distributed.DistributedInitError, FloatingPointError)
-
-
-def run_or_exit(fn, *args):
-  """Calls fn(*args); a USER_ERRORS exception becomes one logged line and exit status 1."""
-  try:
-    return fn(*args)
-  except USER_ERRORS as e:
-    logging.error('%s: %s', type(e).__name__, e)
-    sys.exit(1)
-
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   # Before anything touches a device: the runtime decides which devices this process sees.
-  run_or_exit(lambda: distributed.initialize(
+  # Errors of the user's making (errors.USER_ERRORS) end in one line and exit 1.
+  errors.run_or_exit(lambda: distributed.initialize(
       FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
       num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
       timeout_s=FLAGS.distributed_timeout))
@@ -64,10 +51,10 @@ def main(argv):
   if not jax.config.jax_compilation_cache_dir:
     jax.config.update('jax_compilation_cache_dir',
                       os.path.join(os.path.expanduser('~'), '.cache', 'gan_jax', 'jax'))
-  logging.get_absl_handler().addFilter(train.QuietOrbax())
+  logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
   logging.info('JAX process: %d / %d', jax.process_index(), jax.process_count())
   logging.info('JAX local devices: %r', jax.local_devices())
-  run_or_exit(train.train_and_evaluate, FLAGS.config, FLAGS.workdir)
+  errors.run_or_exit(train.train_and_evaluate, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == '__main__':

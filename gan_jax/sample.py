@@ -2,12 +2,12 @@
 
   python -m gan_jax.sample --workdir=DIR --mode=grid [--z=fixed|new] [--seed=0]
   python -m gan_jax.sample --workdir=DIR --mode=interpolate [--num_rows=4] [--num_steps=10]
-  python -m gan_jax.sample --workdir=DIR --mode=arithmetic --groups=LABEL_A,LABEL_B,LABEL_C
+  python -m gan_jax.sample --workdir=DIR --mode=arithmetic [--groups=LABEL_A,LABEL_B,LABEL_C]
   python -m gan_jax.sample --workdir=DIR --mode=arithmetic --groups="3 7 12;4 9 30;1 2 5"
   python -m gan_jax.sample --workdir=DIR --mode=nearest
 
 The run's config is read from DIR/config.json (written by the trainer) and its latest checkpoint
-is restored with train.restore_checkpoint. PNGs go to DIR/latent/<mode>.png unless --out is set.
+is restored with checkpoints.load_workdir. PNGs go to DIR/latent/<mode>.png unless --out is set.
 
 Arithmetic is the DCGAN recipe (Radford et al. 2016, Section 6.3): average the z of a few samples
 per group, show G(mean z(A) - mean z(B) + mean z(C)) and the same with small noise added to it.
@@ -16,6 +16,8 @@ Groups are, by what `--groups` holds:
     C's label); for an unconditional one, samples that the data set's committed classifier
     (`gan_jax.evaluation.classifier`: MNIST, Fashion-MNIST) labels A, B, C;
   - three `;`-separated lists of sample indices into `--mode=grid --z=new` with the same --seed.
+Without `--groups`, the paper's 7 - 1 + 4 by label where labels can be had (a conditional model,
+or a committed classifier for the data set).
 """
 import json
 import os
@@ -23,35 +25,32 @@ from typing import List, Optional
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
+from gan_jax import checkpoints
+from gan_jax import data_dir
+from gan_jax import errors
 from gan_jax import images
 from gan_jax import input_pipeline
 from gan_jax import steps
-from gan_jax import train
 
 FLAGS = flags.FLAGS
 
 
 def load_state(workdir: str):
   """(config, data, state) with the latest checkpoint of `workdir` restored."""
-  config, state = train.load_workdir(workdir)
+  config, state = checkpoints.load_workdir(workdir)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size or None)
   return config, data, state
 
 
 def generate(state, z, labels=None) -> np.ndarray:
   """G in inference mode (BatchNorm running statistics), in [-1, 1]."""
-  return np.asarray(_generate(state, jnp.asarray(z), None if labels is None else
-                              jnp.asarray(labels, jnp.int32)))
-
-
-@jax.jit
-def _generate(state, z, labels):
-  return steps.generate(state, z, labels)[0]
+  return np.asarray(steps.generate_samples(state, jnp.asarray(z), None if labels is None else
+                                           jnp.asarray(labels, jnp.int32)))
 
 
 def new_latents(state, num: int, seed: int) -> np.ndarray:
@@ -72,7 +71,7 @@ def slerp(z0, z1, t):
 
 def grid(config, state, mode_z: str, side: int, seed: int) -> np.ndarray:
   if mode_z == 'fixed':
-    z, labels = train.fixed_latents(config, state)
+    z, labels = images.fixed_latents(config, state)
     return images.make_grid(generate(state, z, labels), nrow=config.sample_grid_size)
   if state.num_classes:  # One row per class, the same z down each column.
     rows = min(state.num_classes, 10)
@@ -95,12 +94,23 @@ def interpolate(state, num_pairs: int, num_steps: int, seed: int) -> np.ndarray:
   return images.make_grid(np.concatenate(rows), nrow=num_steps)
 
 
+DEFAULT_GROUPS = '7,1,4'  # Radford et al.'s digits: a 7, minus the stroke of a 1, plus a 4.
+
+
 def _parse_groups(spec: str):
-  if ';' in spec:
-    groups = [[int(i) for i in g.replace(',', ' ').split()] for g in spec.split(';')]
-    return 'indices', groups
-  labels = [int(x) for x in spec.split(',')]
-  return 'labels', labels
+  try:
+    if ';' in spec:
+      groups = [[int(i) for i in g.replace(',', ' ').split()] for g in spec.split(';')]
+      if len(groups) == 3 and all(groups):
+        return 'indices', groups
+    else:
+      labels = [int(x) for x in spec.split(',')]
+      if len(labels) == 3:
+        return 'labels', labels
+  except ValueError:
+    pass
+  raise errors.ConfigError(f'--groups={spec!r}: it needs three groups, "A,B,C" labels or '
+                           '"i j;k l;m n" sample indices.')
 
 
 def _classifier_predict(config):
@@ -114,35 +124,40 @@ def _classifier_predict(config):
 
 
 def arithmetic(config, state, spec: str, per_group: int, seed: int) -> np.ndarray:
-  """Rows A, B, C: their samples and, last, G(mean z); row 4: the result and noisy variants."""
-  if len(spec.split(';')) != 3 and len(spec.split(',')) != 3:
-    raise ValueError('--groups needs three groups: "A,B,C" labels or "i j;k l;m n" indices.')
-  kind, groups = _parse_groups(spec)
+  """Rows A, B, C: their samples and, last, G(mean z); row 4: the result and noisy variants.
+
+  An empty `spec` is DEFAULT_GROUPS by label.
+  """
+  kind, groups = _parse_groups(spec or DEFAULT_GROUPS)
   group_z: List[np.ndarray] = []
   group_labels: List[Optional[int]] = []
   if kind == 'indices':  # Indices into `--mode=grid --z=new --seed=seed`.
     side = per_group  # --num_rows, the side of the grid the indices refer to.
     pool = new_latents(state, max(side * side, 1 + max(max(g) for g in groups)), seed)
     if state.num_classes:
-      raise ValueError('For a conditional model pick groups by label: --groups=A,B,C.')
+      raise errors.ConfigError('For a conditional model pick groups by label: --groups=A,B,C.')
     group_z = [pool[g] for g in groups]
     group_labels = [None] * 3
   elif state.num_classes:
+    if not all(0 <= label < state.num_classes for label in groups):
+      raise errors.ConfigError(f'--groups={groups}: labels of this model are 0 to '
+                               f'{state.num_classes - 1}.')
     for i, label in enumerate(groups):
       group_z.append(new_latents(state, per_group, seed + i))
       group_labels.append(label)
   else:
     predict = _classifier_predict(config)
     if predict is None:
-      raise RuntimeError('Picking groups by label needs a conditional model or a committed '
-                         'classifier for this data set (none here); pass sample '
-                         'indices instead: --groups="i j k;l m n;o p q".')
+      raise errors.ConfigError('Picking groups by label needs a conditional model or a committed '
+                               f'classifier for {config.dataset.name!r} (none here); pass sample '
+                               'indices instead: --groups="i j k;l m n;o p q".')
     pool = new_latents(state, 2000, seed)
     predicted = np.asarray(predict(generate(state, pool)))
     for label in groups:
       chosen = pool[predicted == label][:per_group]
       if len(chosen) == 0:
-        raise ValueError(f'No sample of 2000 is classified as {label}.')
+        raise errors.ConfigError(f'No sample of 2000 is classified as {label}; pick other '
+                                 'labels or sample indices with --groups.')
       group_z.append(chosen)
       group_labels.append(None)
   means = [z.mean(0) for z in group_z]
@@ -181,7 +196,7 @@ def nearest(config, state, data, out: str, seed: int = 0):
       heldout = input_pipeline.to_model_range(input_pipeline.load_split(
           config.dataset, split=config.dataset.eval_split,
           image_size=config.image_size or None)['image'][:1000])  # As evaluate.py: 1k is enough.
-    except (input_pipeline.DataUnavailableError, ValueError):
+    except (data_dir.DataUnavailableError, ValueError):
       pass
   report = memorisation.memorisation_report(samples, train_images, heldout, png_path=out)
   report['reference'] = 'held-out split' if heldout is not None else 'leave-one-out (train)'
@@ -190,21 +205,29 @@ def nearest(config, state, data, out: str, seed: int = 0):
   return report
 
 
-def main(argv):
-  del argv
-  config, data, state = load_state(FLAGS.workdir)
-  out = FLAGS.out or os.path.join(FLAGS.workdir, 'latent', f'{FLAGS.mode}.png')
-  if FLAGS.mode == 'nearest':
-    nearest(config, state, data, out, FLAGS.seed)
+def run(workdir: str, mode: str, *, out: str = '', seed: int = 0, z: str = 'new',
+        num_rows: int = 6, num_steps: int = 10, groups: str = ''):
+  """The tool `mode` on the latest checkpoint of `workdir`; writes its PNG to `out`."""
+  config, data, state = load_state(workdir)
+  out = out or os.path.join(workdir, 'latent', f'{mode}.png')
+  if mode == 'nearest':
+    nearest(config, state, data, out, seed)
     return
-  if FLAGS.mode == 'grid':
-    picture = grid(config, state, FLAGS.z, FLAGS.num_rows, FLAGS.seed)
-  elif FLAGS.mode == 'interpolate':
-    picture = interpolate(state, FLAGS.num_rows, FLAGS.num_steps, FLAGS.seed)
+  if mode == 'grid':
+    picture = grid(config, state, z, num_rows, seed)
+  elif mode == 'interpolate':
+    picture = interpolate(state, num_rows, num_steps, seed)
   else:
-    picture = arithmetic(config, state, FLAGS.groups, FLAGS.num_rows, FLAGS.seed)
+    picture = arithmetic(config, state, groups, num_rows, seed)
   images.save_png(out, picture)
   print(f'Wrote {out}')
+
+
+def main(argv):
+  del argv
+  logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
+  errors.run_or_exit(run, FLAGS.workdir, FLAGS.mode, out=FLAGS.out, seed=FLAGS.seed, z=FLAGS.z,
+                     num_rows=FLAGS.num_rows, num_steps=FLAGS.num_steps, groups=FLAGS.groups)
 
 
 if __name__ == '__main__':
@@ -216,6 +239,7 @@ if __name__ == '__main__':
   flags.DEFINE_enum('z', 'new', ['new', 'fixed'], 'grid: new z (from --seed) or the training grid z.')
   flags.DEFINE_integer('num_rows', 6, 'grid: side; interpolate: pairs; arithmetic: samples/group.')
   flags.DEFINE_integer('num_steps', 10, 'interpolate: images per row.')
-  flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" indices.')
+  flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" '
+                      f'indices; default {DEFAULT_GROUPS} by label.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

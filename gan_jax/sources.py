@@ -1,15 +1,16 @@
 """Data sets that are not tfds: the 1-D Gaussian, the 2-D mixtures, the Olivetti faces.
 
-Each is `fn(dataset_config, split) -> {'image', 'label', 'num_classes'}`, registered in
-`input_pipeline.SOURCES` by name. Toy data are float32 in the generator's [-1, 1] range (its
-output is a tanh): the mixtures are divided by `dataset.scale`, and the experiments multiply by
-it again before measuring. Draws are a pure function of (dataset.seed, split).
+Each is `fn(dataset_config, split) -> {'image', 'label', 'num_classes'}`, registered in `SOURCES`
+by name, where `input_pipeline.load_split` looks first. Toy data are float32 in the generator's
+[-1, 1] range (its output is a tanh): the mixtures are divided by `dataset.scale`, and the
+experiments multiply by it again before measuring. Draws are a pure function of
+(dataset.seed, split).
 """
-import os
 import pathlib
 
 import numpy as np
 
+from gan_jax import data_dir
 from gan_jax import toy
 
 _SPLIT_SEED = {'train': 0, 'test': 1}
@@ -56,13 +57,12 @@ def olivetti_faces(dataset, split):
   """
   del split
   import joblib
-  from gan_jax import input_pipeline
-  mirror = dataset.get('local_mirror') or input_pipeline.default_local_mirror()
+  mirror = dataset.get('local_mirror') or data_dir.default_local_mirror()
   path = pathlib.Path(mirror or '') / 'olivetti' / 'olivetti_py3.pkz'
   if not path.exists():
-    raise input_pipeline.DataUnavailableError(
+    raise data_dir.DataUnavailableError(
         f'Olivetti faces not found at {path}; put olivetti_py3.pkz (sklearn\'s file) in '
-        f'${input_pipeline.DATA_DIR_ENV}/olivetti/.')
+        f'${data_dir.DATA_DIR_ENV}/olivetti/.')
   faces = np.asarray(joblib.load(path))  # (400, 4096) in [0, 1] (float) or uint8.
   if faces.dtype != np.uint8:
     faces = np.clip(np.round(faces * 255.0), 0, 255).astype(np.uint8)

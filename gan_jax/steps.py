@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
+from gan_jax.models.layers import AXIS
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -103,15 +104,40 @@ def _random_labels(state: GANState, rng, local_num, axis_name):
 
 
 def generate(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
-             train: bool = False, rng: Optional[jax.Array] = None,
-             axis_name: Optional[str] = None):
-  """G(z | labels). Returns (samples, new G batch_stats; unchanged when not training)."""
+             train: bool = False, rng: Optional[jax.Array] = None):
+  """G(z | labels). Returns (samples, new G batch_stats; unchanged when not training).
+
+  In training mode BatchNorm and dropout span the device axis the generator was built with.
+  """
   variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
   if not train:
     return state.generator.apply(variables, z, labels, train=False), state.g_batch_stats
   samples, new_vars = state.generator.apply(variables, z, labels, train=True,
                                             rngs={'dropout': rng}, mutable=['batch_stats'])
   return samples, new_vars.get('batch_stats', {})
+
+
+@functools.partial(jax.jit, static_argnames=('train',))
+def generate_samples(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
+                     train: bool = False, rng: Optional[jax.Array] = None) -> jax.Array:
+  """G's samples alone, compiled once here for every caller: the trainer's sample grids,
+  evaluation, the latent tools and the experiments (inference mode unless `train`)."""
+  return generate(state, z, labels, train=train, rng=rng)[0]
+
+
+def _check_axis_name(state: GANState, axis_name: Optional[str]) -> None:
+  """Fails at trace time when the models span another device axis than the step.
+
+  A model built without the step's axis would run under pmap without complaint, but with
+  per-device BatchNorm statistics and the same dropout mask on every device.
+  """
+  for player, model in (('generator', state.generator), ('discriminator', state.discriminator)):
+    built = getattr(model, 'axis_name', axis_name)
+    if built != axis_name:
+      raise ValueError(
+          f'The {player} was built with axis_name={built!r} but the step runs with '
+          f'axis_name={axis_name!r}: build the models with the axis the step runs over '
+          f'(models.create_models(..., axis_name={axis_name!r})).')
 
 
 def _discriminate(state, d_params, batch_stats, x, labels, rng):
@@ -137,13 +163,14 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
   on real data: it damps D where the data is, so that G can settle on the data rather than
   orbit it (the 2-D mixtures need it; see experiments/mixtures2d).
   """
+  _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
   real, labels = batch['image'], batch.get('label')
   z = _latents(state, z_rng, real.shape[0], axis_name)
   # Fakes come from G in training mode (as in the reference implementations); G's running
   # statistics are updated by the generator step only.
-  fake, _ = generate(state, z, labels, train=True, rng=g_rng, axis_name=axis_name)
+  fake, _ = generate(state, z, labels, train=True, rng=g_rng)
   fake = jax.lax.stop_gradient(fake)
 
   def loss_fn(d_params):
@@ -227,6 +254,7 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
   `top_k` (off by default): see TopK; it adds the metric `g_top_k`, the fraction of fakes G
   learnt from.
   """
+  _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, y_rng, g_rng, d_rng = jax.random.split(rng, 4)
   local_num = batch['image'].shape[0]
@@ -235,8 +263,7 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
   loss_of_logits = losses.GENERATOR_LOSSES[generator_loss]
 
   def loss_fn(g_params):
-    fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True, rng=g_rng,
-                             axis_name=axis_name)
+    fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True, rng=g_rng)
     # D in training mode, as in its own step; its statistics' update is D's step's business.
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
                                    d_rng)
@@ -286,7 +313,7 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   return state.replace(step=state.step + 1), metrics
 
 
-def make_train_step(config, *, axis_name: Optional[str] = 'batch'):
+def make_train_step(config, *, axis_name: Optional[str] = AXIS):
   """`train_step` with the config's static choices bound (for pmap/jit)."""
   if config.loss not in losses.GENERATOR_LOSSES:
     raise ValueError(f'Unknown generator loss {config.loss!r}; choose one of '
@@ -334,7 +361,7 @@ def multi_step(state: GANState, batches: Batch, *, steps_per_call: int, unroll: 
   return state, jax.tree.map(lambda *v: jnp.stack(v), *metrics)
 
 
-def make_multi_step(config, steps_per_call: int, *, axis_name: Optional[str] = 'batch',
+def make_multi_step(config, steps_per_call: int, *, axis_name: Optional[str] = AXIS,
                     unroll: bool = True):
   """`multi_step` with the config's static choices bound, like make_train_step.
 

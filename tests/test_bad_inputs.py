@@ -7,7 +7,7 @@ from absl import logging
 import numpy as np
 import pytest
 
-from gan_jax import distributed, input_pipeline, main, train
+from gan_jax import data_dir, distributed, errors, train, validation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,32 +26,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ({'batch_size': 0}, 'batch_size=0 must be a positive multiple'),
 ])
 def test_invalid_settings_are_config_errors(tiny_config, overrides, message):
-  with pytest.raises(train.ConfigError, match=message.replace('(', r'\(').replace('.', r'\.')):
-    train.validate_config(tiny_config('dcgan', **overrides))
+  with pytest.raises(errors.ConfigError, match=message.replace('(', r'\(').replace('.', r'\.')):
+    validation.validate_config(tiny_config('dcgan', **overrides))
 
 
 def test_batch_not_divisible_by_the_devices(tiny_config, monkeypatch):
-  monkeypatch.setattr(train.jax, 'device_count', lambda: 4)
-  with pytest.raises(train.ConfigError, match='multiple of the 4 devices; set --config.batch_size'):
-    train.validate_config(tiny_config('dcgan', batch_size=18))
+  monkeypatch.setattr(validation.jax, 'device_count', lambda: 4)
+  with pytest.raises(errors.ConfigError,
+                     match='multiple of the 4 devices; set --config.batch_size'):
+    validation.validate_config(tiny_config('dcgan', batch_size=18))
 
 
 def test_conditional_model_needs_matching_labels(tiny_config):
   config = tiny_config('cgan')
-  with pytest.raises(train.ConfigError, match='needs labels.*conditional=False'):
-    train.validate_data(config, {'image': np.zeros((4, 28, 28, 1)), 'label': None,
+  with pytest.raises(errors.ConfigError, match='needs labels.*conditional=False'):
+    validation.validate_data(config, {'image': np.zeros((4, 28, 28, 1)), 'label': None,
                                  'num_classes': 0})
   data = {'image': np.zeros((4, 28, 28, 1)), 'label': np.zeros(4, np.int32), 'num_classes': 10}
-  assert train.validate_data(config, data) == 10
+  assert validation.validate_data(config, data) == 10
   config.num_classes = 12
-  with pytest.raises(train.ConfigError, match='num_classes=12 but .* has 10 classes'):
-    train.validate_data(config, data)
+  with pytest.raises(errors.ConfigError, match='num_classes=12 but .* has 10 classes'):
+    validation.validate_data(config, data)
 
 
 def test_unwritable_workdir(tmp_path):
   (tmp_path / 'file').write_text('keep me')
-  with pytest.raises(train.ConfigError, match='is not writable .*choose another --workdir'):
-    train.check_workdir(str(tmp_path / 'file' / 'run'))
+  with pytest.raises(errors.ConfigError, match='is not writable .*choose another --workdir'):
+    validation.check_workdir(str(tmp_path / 'file' / 'run'))
   assert (tmp_path / 'file').read_text() == 'keep me'
 
 
@@ -62,9 +63,9 @@ def test_non_finite_metrics_name_the_step_and_metric():
 
 
 @pytest.mark.parametrize('error', [
-    train.ConfigError('bad setting'), train.ArchitectureMismatchError('other net'),
-    train.CheckpointError('all unreadable'), FloatingPointError('d_loss is nan at step 3'),
-    input_pipeline.DataUnavailableError('no mnist'), distributed.DistributedInitError('no peer')])
+    errors.ConfigError('bad setting'), errors.ArchitectureMismatchError('other net'),
+    errors.CheckpointError('all unreadable'), FloatingPointError('d_loss is nan at step 3'),
+    data_dir.DataUnavailableError('no mnist'), distributed.DistributedInitError('no peer')])
 def test_main_reports_user_errors_in_one_line_and_exits_1(error, monkeypatch):
   logged = []
   monkeypatch.setattr(logging, 'error', lambda fmt, *a: logged.append(fmt % a))
@@ -72,13 +73,13 @@ def test_main_reports_user_errors_in_one_line_and_exits_1(error, monkeypatch):
   def fail():
     raise error
   with pytest.raises(SystemExit) as e:
-    main.run_or_exit(fail)
+    errors.run_or_exit(fail)
   assert e.value.code == 1 and len(logged) == 1 and str(error) in logged[0]
 
 
 def test_main_keeps_tracebacks_for_bugs():
   with pytest.raises(ZeroDivisionError):
-    main.run_or_exit(lambda: 1 / 0)
+    errors.run_or_exit(lambda: 1 / 0)
 
 
 def test_main_ends_a_bad_run_with_one_line_and_writes_nothing(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_jax import data_dir
 from gan_jax import input_pipeline
 from gan_jax.evaluation import classifier
 from gan_jax.evaluation import classifier_metrics
@@ -20,7 +21,7 @@ def _load(name, split):
       'tfds_dir': os.environ.get('TFDS_DATA_DIR', '/tmp/tfds_cache')})
   try:
     return input_pipeline.load_split(cfg)
-  except input_pipeline.DataUnavailableError as e:
+  except data_dir.DataUnavailableError as e:
     pytest.skip(str(e))
 
 

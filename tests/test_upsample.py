@@ -10,7 +10,7 @@ from gan_jax.models.upsample import Upsample
 
 ATOL = 1e-5
 PADDINGS = ['SAME', 'VALID', ((1, 2), (2, 1)), ((0, 3), (4, 0)), 1]
-FAST_IMPLS = ['subpixel', 'subpixel_im2col']  # 'auto' is 'subpixel' on CPU; tested below.
+FAST_IMPLS = ['subpixel']  # 'auto' is 'subpixel' on CPU; tested below.
 
 
 def _reference(features, k, s, padding, use_bias):

@@ -77,7 +77,7 @@ def get_config(net, batch):
 
 
 def jax_state(config, shape):
-  """As train.create_train_state(axis_name=None), without importing train: train pulls in
+  """As checkpoints.create_train_state(axis_name=None), without importing train: train pulls in
   TensorFlow through clu (~5 s and several hundred MB of RSS that are not the step's)."""
   from gan_jax import models, steps  # pylint: disable=g-import-not-at-top
   g, d = models.create_models(config, data_shape=shape, num_classes=0, axis_name=None)
@@ -334,11 +334,11 @@ def child_first_step(args):
 def child_scaling(args):
   """Steps/s of train.parallelize's pmap step over the devices XLA_FLAGS made (global batch
   fixed, split across them)."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax import checkpoints, train  # pylint: disable=g-import-not-at-top
   config, shape = get_config(args.net, args.batch)
   config.parallel = 'pmap'
   n = jax.device_count()
-  state = train.create_train_state(config, data_shape=shape, num_classes=0)
+  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=0)
   fn, put_state, put_batch = train.parallelize(config)
   pstate = put_state(state)
   host = jax.tree.map(np.asarray, jax_batch(shape, args.batch))

@@ -39,9 +39,12 @@ def matmul_peak(n=4096, repeats=3):
   return _rates(lambda: f(a, a).block_until_ready(), 2 * n**3 / 1e9, repeats)
 
 
+apply_inception = jax.jit(inception.apply, static_argnames='impl')
+
+
 def flops_per_image(params, size):
   x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.uint8)
-  lowered = jax.jit(inception.apply, static_argnames='impl').lower(params, x, impl='xla')
+  lowered = apply_inception.lower(params, x, impl='xla')
   cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return cost['flops']
@@ -50,7 +53,7 @@ def flops_per_image(params, size):
 def throughput(params, batch, size, impl, repeats):
   """Images/s: (wall, cpu-normalised)."""
   x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8))
-  return _rates(lambda: inception.apply_jit(params, x, impl=impl).block_until_ready(), batch,
+  return _rates(lambda: apply_inception(params, x, impl=impl).block_until_ready(), batch,
                 repeats)
 
 

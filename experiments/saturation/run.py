@@ -75,7 +75,7 @@ def main(argv):
     curves[loss] = {k: np.concatenate([h[k] for h in hist]) for k in hist[0]}
     ratios[loss] = r
     z = steps.sample_latent(jax.random.PRNGKey(0), 64, s.latent_dim, s.prior)
-    grid = images.make_grid(np.asarray(steps.generate(s, z)[0]), nrow=8)
+    grid = images.make_grid(np.asarray(steps.generate_samples(s, z)), nrow=8)
     images.save_png(os.path.join(FLAGS.out, f'samples_{loss}.png'), grid)
   results['trained_with'] = ratios
   results['final_D(G(z))_mean_last_50'] = {

@@ -7,7 +7,6 @@ several stages) and results.json (D vs D*, D vs 1/2, V vs -log 4, C(G) and the J
 """
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags

@@ -10,11 +10,13 @@
 All take images as float arrays in [-1, 1], (N, H, W, C), and `classifier` as the
 (classify, params) pair of `load_classifier` or a data-set name ('mnist', 'fashion_mnist').
 """
+import functools
 from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 import scipy.special
 
+from gan_jax import batching
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import frechet
 
@@ -28,17 +30,8 @@ def classifier_outputs(images, *, classifier: Classifier,
   The last batch is zero-padded so that any N compiles one program per batch size.
   """
   classify, params = classifier_lib.as_classifier(classifier)
-  images = np.asarray(images, np.float32)
-  logits, features = [], []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size]
-    n = len(chunk)
-    if n < batch_size:
-      chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], np.float32)])
-    batch_logits, batch_features = classify(params, chunk)
-    logits.append(np.asarray(batch_logits)[:n])
-    features.append(np.asarray(batch_features)[:n])
-  return np.concatenate(logits), np.concatenate(features)
+  return batching.map_in_batches(functools.partial(classify, params),
+                                 np.asarray(images, np.float32), batch_size=batch_size)
 
 
 def score_from_logits(logits: np.ndarray, *, num_splits: int = 10) -> Tuple[float, float]:

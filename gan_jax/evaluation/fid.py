@@ -14,6 +14,7 @@ statistics are not mixed across protocols):
      Images already 299 x 299 are not resampled.
   4. Inception (see inception.py), 2048 features; statistics in float64.
 """
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from gan_jax import batching
 from gan_jax.evaluation import frechet, inception
 
 PROTOCOL_VERSION = 'fid-incv3-2015-12-05_bilinear-aa-299_v1'
@@ -40,26 +42,12 @@ def to_uint8_values(images):
   return jnp.clip(jnp.floor(images.astype(jnp.float32) * 127.5 + 128.0), 0.0, 255.0)
 
 
-def to_rgb(images):
-  """Tiles a single channel to three; RGB passes through."""
-  if images.shape[-1] == 1:
-    return jnp.tile(images, (1, 1, 1, 3))
-  if images.shape[-1] != 3:
-    raise ValueError(f'Expected 1 or 3 channels, got shape {images.shape}')
-  return images
-
-
 def resize(images, size=INCEPTION_SIZE):
   """Bilinear resize of (N, H, W, C) float images to size x size (no-op if already there)."""
   n, h, w, c = images.shape
   if (h, w) == (size, size):
     return images
   return jax.image.resize(images, (n, size, size, c), method='bilinear', antialias=True)
-
-
-def preprocess(images, size=INCEPTION_SIZE):
-  """Protocol steps 1-3 with the RGB tiling done explicitly: -> (N, size, size, 3) in [0, 255]."""
-  return to_rgb(resize(to_uint8_values(images), size))
 
 
 @jax.jit
@@ -80,22 +68,19 @@ def extract_features(images, *, params=None, batch_size=50, total=None, progress
   """Inception features of an array (N, H, W, C) or an iterable of such batches.
 
   Batches are padded to `batch_size` (a larger batch from an iterable is split) so that only
-  one shape is compiled. Returns (N, 2048) float32 numpy.
+  one shape is compiled; an array of fewer images is one batch of its own size, not padded.
+  Returns (N, 2048) float32 numpy.
   """
   params = inception.load_inception_params() if params is None else params
   if total is None and hasattr(images, '__len__') and hasattr(images, 'shape'):
     total = len(images)
+    batch_size = min(batch_size, total)
+  features = functools.partial(_features_batch, params)
   out = []
   with tqdm(total=total, desc='inception', unit='img', disable=not progress) as bar:
     for batch in _batches(images, batch_size):
-      batch = np.asarray(batch)
-      for i in range(0, len(batch), batch_size):
-        chunk = batch[i:i + batch_size]
-        n = len(chunk)
-        if n < batch_size:
-          chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-        out.append(np.asarray(_features_batch(params, chunk))[:n])
-        bar.update(n)
+      out.append(batching.map_in_batches(features, np.asarray(batch), batch_size=batch_size))
+      bar.update(len(batch))
   return np.concatenate(out).astype(np.float32)
 
 
@@ -212,6 +197,8 @@ def reference_statistics(compute_features, *, dataset, split, count, cache_dir=N
     raise ValueError(f'compute_features returned {len(features)} rows, expected {count}')
   mu, sigma = feature_statistics(features)
   stats = {'mu': mu, 'sigma': sigma, **({'features': features} if keep_features else {})}
+  if jax.process_index() != 0:  # One writer when several processes evaluate the same set.
+    return stats
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(path.stem + f'.tmp{os.getpid()}.npz')
   np.savez(tmp, **stats)

@@ -20,33 +20,18 @@ closer to the matmul peak than `lax.conv_general_dilated` does for these shapes.
 """
 import functools
 import json
-import os
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import data_dir
+
 WEIGHTS_FILE = 'inception_fid/inception_v3_fid.npz'
 META_FILE = 'inception_fid/inception_v3_fid_meta.json'
 BN_EPS = 1e-3
 FEATURE_DIM = 2048
-
-
-def find_data_dir(data_dir=None, *, required=WEIGHTS_FILE):
-  """Returns the data folder (the one that contains `inception_fid/`, `mnist/`, ...).
-
-  Checks, in order: `data_dir`, env GAN_JAX_DATA_DIR, then `../shared/data` relative to the
-  repository root. Raises FileNotFoundError naming `required` and the variable otherwise.
-  """
-  repo_root = Path(__file__).resolve().parents[2]
-  candidates = [data_dir, os.environ.get('GAN_JAX_DATA_DIR'), repo_root.parent / 'shared' / 'data']
-  for cand in candidates:
-    if cand and (Path(cand) / required).is_file():
-      return Path(cand)
-  raise FileNotFoundError(
-      f'Could not find {required!r}: pass data_dir=..., or set GAN_JAX_DATA_DIR to the folder '
-      f'that contains it (tried {[str(c) for c in candidates if c]}). Nothing is downloaded.')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,12 +76,12 @@ def load_inception_params(path=None):
 
   Args:
     path: the .npz file, or a data folder that contains `inception_fid/`, or None to search
-      (see `find_data_dir`).
+      (see `data_dir.find`).
   Returns:
     A dict of dicts of float32 jnp arrays ({'kernel': (H, W, I, O), 'bias': (O,)}).
   """
   if path is None or Path(path).is_dir():
-    path = find_data_dir(path) / WEIGHTS_FILE
+    path = data_dir.find(WEIGHTS_FILE, path) / WEIGHTS_FILE
   path = Path(path)
   npz = np.load(path)
   meta_path = path.with_name(Path(META_FILE).name)
@@ -293,5 +278,3 @@ def apply(params, images, *, impl='auto'):
   x = _block_e(x, params['mixed_10'], conv, max_pool_branch=True)
   return jnp.mean(x, axis=(1, 2))
 
-
-apply_jit = jax.jit(apply, static_argnames=('impl',))

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw
 
+from gan_jax import batching
 from gan_jax.evaluation import classifier_metrics
 
 
@@ -50,16 +51,11 @@ def nearest_neighbours(queries, references, *, query_chunk: int = 1000,
       refs = np.concatenate([refs, np.zeros((pad, refs.shape[1]), np.float32)])
       sq = np.concatenate([sq, np.full(pad, np.inf, np.float32)])
     refs, sq = jnp.asarray(refs), jnp.asarray(sq)
-    for q0 in range(0, len(queries), query_chunk):
-      q = queries[q0:q0 + query_chunk]
-      n = len(q)
-      if n < query_chunk:
-        q = np.concatenate([q, np.zeros((query_chunk - n, q.shape[1]), np.float32)])
-      d2, idx = _chunk_nearest(q, refs, sq)
-      d2, idx = np.asarray(d2)[:n], np.asarray(idx)[:n]
-      better = d2 < best_d2[q0:q0 + n]
-      best_d2[q0:q0 + n][better] = d2[better]
-      best_idx[q0:q0 + n][better] = idx[better] + r0
+    d2, idx = batching.map_in_batches(lambda q: _chunk_nearest(q, refs, sq), queries,
+                                      batch_size=query_chunk)
+    better = d2 < best_d2
+    best_d2[better] = d2[better]
+    best_idx[better] = idx[better] + r0
   diff = queries.astype(np.float64) - references[best_idx].astype(np.float64)
   return np.sqrt((diff * diff).sum(-1)), best_idx
 

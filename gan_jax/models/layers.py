@@ -5,6 +5,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+# The name of the device axis under pmap / shard_map: BatchNorm averages its statistics over it,
+# dropout draws its mask for the global batch along it, and the steps average gradients over it.
+AXIS = 'batch'
+
 
 class Dropout(nn.Module):
   """Dropout whose mask is drawn for the global batch and sliced for this device.

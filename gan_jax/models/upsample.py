@@ -78,27 +78,7 @@ def subpixel_kernel(kernel, strides, pads):
   return w.transpose(0, 2, 4, 1, 3, 5).reshape(lh, lw, cin, sh * sw * cout)
 
 
-def conv_im2col(x, w, padding):
-  """Stride-1 NHWC/HWIO conv as one im2col matmul (both gradients are then matmuls + slicing).
-
-  Kept for benchmarking only: on XLA:CPU (jax 0.10.2) it measured no faster than
-  `lax.conv_general_dilated` for DCGAN layers and ~10x slower when few output channels
-  (experiments/benchmarks/upsample_speed.py).
-  """
-  (plo_h, phi_h), (plo_w, phi_w) = padding
-  kh, kw, cin, cout = w.shape
-  x = lax.pad(x, jnp.zeros((), x.dtype),
-              ((0, 0, 0), (plo_h, phi_h, 0), (plo_w, phi_w, 0), (0, 0, 0)))
-  n, h, wd, _ = x.shape
-  oh, ow = h - kh + 1, wd - kw + 1
-  patches = jnp.concatenate(
-      [x[:, i:i + oh, j:j + ow, :] for i in range(kh) for j in range(kw)], axis=-1)
-  # Explicitly 2-D: XLA:CPU only uses its fast GEMM for plain matrix-matrix dots.
-  z = jnp.dot(patches.reshape(n * oh * ow, kh * kw * cin), w.reshape(kh * kw * cin, cout))
-  return z.reshape(n, oh, ow, cout)
-
-
-def conv_transpose_subpixel(x, kernel, strides, padding, im2col=False):
+def conv_transpose_subpixel(x, kernel, strides, padding):
   """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics), computed as a
   stride-1 conv to s*s*out channels followed by depth-to-space and a crop."""
   n, h, w, _ = x.shape
@@ -111,10 +91,7 @@ def conv_transpose_subpixel(x, kernel, strides, padding, im2col=False):
   # checkpoints interchange with nn.ConvTranspose and with impl='conv_transpose'.
   wk = subpixel_kernel(kernel, (sh, sw), ((ah, lh), (aw, lw)))
   pads = ((plh, phh), (plw, phw))
-  if im2col:
-    z = conv_im2col(x, wk, pads)
-  else:
-    z = lax.conv_general_dilated(x, wk, (1, 1), pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  z = lax.conv_general_dilated(x, wk, (1, 1), pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   qh, qw = z.shape[1:3]
   # Depth to space: channel (r_h, r_w, c) of row (q_h, q_w) -> pixel (s*q_h + r_h, s*q_w + r_w).
   z = z.reshape(n, qh, qw, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
@@ -133,7 +110,6 @@ class Upsample(nn.Module):
     'conv_transpose': `lax.conv_transpose`, exactly as nn.ConvTranspose computes it.
     'subpixel': stride-1 `lax.conv_general_dilated` to s*s*out channels, depth-to-space, crop.
       Same outputs and gradients (to float rounding); fwd+bwd ~4-8x faster on XLA:CPU.
-    'subpixel_im2col': as 'subpixel' with the conv as an im2col matmul (benchmarking only).
     'auto': 'subpixel' when stride > 1 and the default backend is CPU (where conv_transpose's
       kernel gradient is slow); else 'conv_transpose' (stride 1 is a plain conv anyway; on
       GPU/TPU subpixel has not been benchmarked, so the library's own op is kept there).
@@ -165,8 +141,8 @@ class Upsample(nn.Module):
       # Exactly what nn.ConvTranspose does.
       y = lax.conv_transpose(x, kernel, (s, s), canonicalize_padding(self.padding, 2),
                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    elif impl in ('subpixel', 'subpixel_im2col'):
-      y = conv_transpose_subpixel(x, kernel, (s, s), self.padding, im2col=impl == 'subpixel_im2col')
+    elif impl == 'subpixel':
+      y = conv_transpose_subpixel(x, kernel, (s, s), self.padding)
     else:
       raise ValueError(f'unknown impl {impl!r}')
     if bias is not None:

@@ -1,0 +1,133 @@
+"""Checks that fail fast, before data or compilation time is spent, on settings that cannot run.
+
+Below the trainer and the checkpoint code, which both call it; it imports neither.
+"""
+import os
+
+from absl import logging
+import jax
+import ml_collections
+
+from gan_jax import data_dir
+from gan_jax import errors
+from gan_jax import evaluation
+from gan_jax import losses
+from gan_jax import models
+from gan_jax.evaluation import inception
+
+ConfigError = errors.ConfigError
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError on settings that cannot run, naming the setting and the fix."""
+  n = jax.device_count()
+  if config.batch_size <= 0 or config.batch_size % n:
+    raise ConfigError(f'batch_size={config.batch_size} must be a positive multiple of the '
+                      f'{n} devices; set --config.batch_size to a multiple of {n}.')
+  for key in ('num_train_steps', 'num_d_steps', 'log_every_steps', 'sample_every_steps',
+              'checkpoint_every_steps', 'keep_checkpoints', 'latent_dim'):
+    if config[key] <= 0:
+      raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
+  if not config.get('r1_gamma', 0.0) >= 0:
+    raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
+  if 'top_k' in config:
+    t = config.top_k
+    if not (0 < t.min_fraction <= 1 and 0 < t.decay <= 1 and t.decay_every > 0):
+      raise ConfigError(f'top_k={t.to_dict()} needs 0 < min_fraction <= 1, 0 < decay <= 1 and '
+                        'decay_every > 0; set --config.top_k.*.')
+  per_call = config.get('steps_per_call', 1)
+  if per_call <= 0:
+    raise ConfigError(f'steps_per_call={per_call} must be positive; set --config.steps_per_call.')
+  # The loop acts (logs, samples, checkpoints, evaluates, stops) between calls only, so every
+  # cadence must fall on a call boundary; a checkpoint is then always at a multiple of it too.
+  cadences = {'num_train_steps': config.num_train_steps,
+              'log_every_steps': config.log_every_steps,
+              'sample_every_steps': config.sample_every_steps,
+              'checkpoint_every_steps': config.checkpoint_every_steps}
+  if config.get('eval') and config.eval.every_steps:
+    cadences['eval.every_steps'] = config.eval.every_steps
+  for key, value in cadences.items():
+    if value % per_call:
+      raise ConfigError(f'{key}={value} is not a multiple of steps_per_call={per_call}; '
+                        f'set --config.{key} to a multiple of it (or change steps_per_call).')
+  for key in ('g_lr', 'd_lr'):
+    if not config.optim[key] > 0:  # Also catches NaN.
+      raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
+                        f'set --config.optim.{key}.')
+  choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.GENERATOR_LOSSES),
+             'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
+             'optim.name': ['adam', 'sgd']}
+  for key, allowed in choices.items():
+    value = config.optim.name if key == 'optim.name' else config[key]
+    if value not in allowed:
+      raise ConfigError(f'Unknown {key} {value!r}; set --config.{key} to one of {allowed}.')
+  if config.model == 'dcgan':
+    try:
+      models.dcgan.num_upsamplings(config.image_size)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  if config.model == 'dcgan_seed32' and (config.image_size != 32 or config.conditional):
+    raise ConfigError('dcgan_seed32 makes unconditional 32x32 images; set '
+                      '--config.image_size=32 --config.conditional=False or another model.')
+  validate_eval(config)
+
+
+def validate_eval(config: ml_collections.ConfigDict) -> None:
+  """config.eval, which the loop first reads at its first evaluation (thousands of steps in)."""
+  ev = config.get('eval')
+  if not ev:
+    return
+  if ev.every_steps < 0:
+    raise ConfigError(f'eval.every_steps={ev.every_steps} must be >= 0 (0 = off); '
+                      'set --config.eval.every_steps.')
+  if not ev.every_steps:
+    return
+  if ev.num_samples <= 0:
+    raise ConfigError(f'eval.num_samples={ev.num_samples} must be positive; '
+                      'set --config.eval.num_samples.')
+  try:
+    metrics = evaluation.parse_metrics(ev.metrics)
+  except ConfigError as e:
+    raise ConfigError(f'eval.metrics={ev.metrics!r}: {e} Set --config.eval.metrics.') from None
+  best = ev.get('best_metric') or ''
+  if best and best not in evaluation.BEST_METRICS:
+    raise ConfigError(f'Unknown eval.best_metric {best!r}; set --config.eval.best_metric to one '
+                      f'of {sorted(evaluation.BEST_METRICS)} (lower is better), or \'\' for none.')
+  if best and evaluation.BEST_METRICS[best] not in metrics:
+    # A warning, not an error: such configs train and evaluate fine, they keep no best step.
+    logging.warning('eval.best_metric=%r is not computed by eval.metrics=%r: no best step will '
+                    'be recorded.', best, ev.metrics)
+  if 'inception' in metrics:
+    try:
+      data_dir.find(inception.WEIGHTS_FILE)  # Where fid.extract_features will look.
+    except data_dir.DataUnavailableError as e:
+      raise ConfigError(f'eval.metrics asks for inception: {e} Or drop inception from '
+                        '--config.eval.metrics.') from None
+
+
+def validate_data(config, data) -> int:
+  """The number of classes a conditional model uses (0 if unconditional), checked on the data."""
+  if not config.conditional:
+    return 0
+  if data.get('label') is None or not data.get('num_classes'):
+    raise ConfigError(f'A conditional model needs labels; {config.dataset.name!r} has none. '
+                      'Set --config.conditional=False or a dataset with labels.')
+  wanted = config.get('num_classes', 0)
+  if wanted and wanted != data['num_classes']:
+    raise ConfigError(f'config.num_classes={wanted} but {config.dataset.name!r} has '
+                      f'{data["num_classes"]} classes; set --config.num_classes='
+                      f'{data["num_classes"]} (or 0 to take the dataset\'s).')
+  return data['num_classes']
+
+
+def check_workdir(workdir: str) -> None:
+  """Creates `workdir` and proves it writable, before any data or compilation time is spent."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f'.write_test.{jax.process_index()}')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'Workdir {workdir!r} is not writable ({e.strerror}); '
+                      'choose another --workdir or fix its permissions.') from None
