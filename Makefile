@@ -13,7 +13,7 @@ export GAN_JAX_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export TFDS_DATA_DIR ?= $(HOME)/tensorflow_datasets
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test train bench clean
+.PHONY: install test test-slow test-all train bench clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,20 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
+# Two workers, one per core; a test module stays on one worker (--dist loadfile), so module
+# fixtures such as the device-equivalence subprocess run once. `make test` is the fast tier;
+# the tests marked slow (multi-process, device counts, the fault test, the evaluation CLI) run
+# in `make test-slow`, and both in `make test-all`. CI runs both.
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
+PYTEST_ARGS ?=
 test: install
-	$(PY) -m pytest -q tests
+	$(PYTEST) -m 'not slow' tests $(PYTEST_ARGS)
+
+test-slow: install
+	$(PYTEST) -m slow tests $(PYTEST_ARGS)
+
+test-all: install
+	$(PYTEST) tests $(PYTEST_ARGS)
 
 train: install
 	$(PY) -m gan_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)

@@ -22,7 +22,6 @@ _CACHE = {}
 
 
 def pytest_configure(config):
-  del config
   if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
     _CACHE['dir'] = tempfile.mkdtemp(prefix='gan_jax_tests_jax_cache_')
     os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE['dir']
@@ -31,6 +30,15 @@ def pytest_configure(config):
   import jax
   jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  if os.environ.get('PYTEST_XDIST_WORKER') is None and config.getoption('numprocesses', None):
+    # The main process of a parallel run prepares the tfds data sets the tests read, once,
+    # before its workers start: two workers preparing MNIST at once would write the same files.
+    from gan_jax import data_dir, input_pipeline
+    for name in ('mnist', 'fashion_mnist'):
+      try:
+        input_pipeline.get_builder(name)
+      except data_dir.DataUnavailableError:
+        pass  # The tests that need it skip or fail with the message themselves.
 
 
 def pytest_unconfigure(config):

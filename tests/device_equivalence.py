@@ -1,48 +1,80 @@
-"""Run by test_devices.py in a subprocess with 8 simulated CPU devices (not collected by pytest).
+"""Run by test_devices.py in one subprocess with 8 simulated CPU devices (not collected by pytest).
 
-Trains the same config, seed and global batch on 1, 2 and 8 devices under pmap, and on 8
-devices under shard_map, and prints per-step losses and final params as JSON.
+For each variant, trains the same config, seed and global batch on 1, 2 and 8 devices under
+pmap, and on 8 devices under shard_map, and prints per-step losses and final params as JSON.
+Variants `NAME:x64` run in float64 (params, optimiser state, data and latents), where only the
+logic, not float32's reduction order, can make the device counts disagree.
 """
 import json
 import sys
+import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import input_pipeline, train
+from gan_jax import checkpoints, input_pipeline, train, validation
 from tests.conftest import tiny
 
+DEVICE_RUNS = (('pmap', 1), ('pmap', 2), ('pmap', 8), ('shard_map', 8))
 
-def run(config, data, n, parallel):
+
+def _to_float64(tree):
+  return jax.tree.map(lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, tree)
+
+
+def run(config, data, n, parallel, x64):
   config.parallel = parallel
-  state = train.create_train_state(config, data_shape=data['image'].shape[1:],
-                                   num_classes=data['num_classes'] if config.conditional else 0)
+  state = checkpoints.create_train_state(
+      config, data_shape=data['image'].shape[1:],
+      num_classes=data['num_classes'] if config.conditional else 0)
   step, put_state, put_batch = train.parallelize(config, jax.devices()[:n])
+  if x64:
+    state = state.replace(**{k: _to_float64(getattr(state, k)) for k in (
+        'g_params', 'd_params', 'g_batch_stats', 'd_batch_stats', 'g_opt_state', 'd_opt_state')})
   pstate = put_state(state)
   batches = train.host_batches(config, data, 0)
   losses = []
   for _ in range(config.num_train_steps):
-    pstate, metrics = step(pstate, put_batch(next(batches)))
+    batch = next(batches)
+    if x64:
+      batch = {**batch, 'image': batch['image'].astype(np.float64)}
+    pstate, metrics = step(pstate, put_batch(batch))
     m = jax.device_get(metrics)
     losses.append([float(np.asarray(m[k]).reshape(-1)[0]) for k in ('d_loss', 'g_loss')])
   final = jax.device_get(train.unreplicate(config, pstate))
-  params = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves((final.g_params,
-                                                                      final.d_params))]
-  return {'losses': losses, 'params': params}
+  flat = lambda tree: np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves(tree)])
+  g, d = flat(final.g_params), flat(final.d_params)
+  return {'losses': losses, 'g': g.tolist(), 'd': d.tolist(), 'dtype': str(g.dtype)}
+
+
+def variant(spec):
+  name, *options = spec.split(':')
+  config = tiny(__import__(f'configs.{name}', fromlist=['x']).get_config(),
+                num_train_steps=10, batch_size=16, num_d_steps=2)
+  if 'top_k' in options:  # From step 1 G learns from the best half of the global batch.
+    config.top_k.update(min_fraction=0.5, decay=0.5, decay_every=1)
+  x64 = 'x64' in options
+  jax.config.update('jax_enable_x64', x64)
+  data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+  out = {}
+  # float32: 1 and 8 devices; float64, the proof of the logic, also 2.
+  for p, n in DEVICE_RUNS if x64 else [r for r in DEVICE_RUNS if r != ('pmap', 2)]:
+    start = time.time()
+    out[f'{p}{n}'] = run(config.copy_and_resolve_references(), data, n, p, x64)
+    print(f'{spec} {p}{n}: {time.time() - start:.1f} s', file=sys.stderr, flush=True)
+  out['lr'] = {'g': config.optim.g_lr, 'd': config.optim.d_lr}
+  out['updates'] = {'g': config.num_train_steps,
+                    'd': config.num_train_steps * config.num_d_steps}
+  return out
 
 
 def main():
-  name, _, variant = sys.argv[1].partition(':')
-  config = tiny(__import__(f'configs.{name}', fromlist=['x']).get_config(),
-                num_train_steps=10, batch_size=16, num_d_steps=2)
-  if variant == 'top_k':  # From step 1 G learns from the best half of the global batch.
-    config.top_k.update(min_fraction=0.5, decay=0.5, decay_every=1)
-  data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
-  out = {f'pmap{n}': run(config.copy_and_resolve_references(), data, n, 'pmap')
-         for n in (1, 2, 8)}
-  out['shard_map8'] = run(config.copy_and_resolve_references(), data, 8, 'shard_map')
+  out = {spec: variant(spec) for spec in sys.argv[1:]}
+  jax.config.update('jax_enable_x64', False)
   try:
-    train.validate_config(tiny(config, batch_size=12))
+    validation.validate_config(tiny(__import__('configs.dcgan', fromlist=['x']).get_config(),
+                                    batch_size=12))
     out['indivisible_error'] = ''
   except ValueError as e:
     out['indivisible_error'] = str(e)

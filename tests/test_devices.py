@@ -1,4 +1,11 @@
-"""1, 2 and 8 devices (pmap), and shard_map, compute the same run from the same global batch."""
+"""1, 2 and 8 devices (pmap), and shard_map, compute the same run from the same global batch.
+
+In float64 the runs agree to rounding (~1e-12): any disagreement there is a logic error (a
+statistic, a mask or a selection taken per device instead of over the global batch). In float32
+the order of the cross-device reductions changes the last bits of the gradients, and Adam, which
+divides by sqrt(v), turns a near-zero gradient of either sign into a step of up to ~lr: so a
+parameter may move apart by up to 2 lr per update, and no tighter bound holds on every config.
+"""
 import json
 import os
 import subprocess
@@ -8,21 +15,49 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # ~160 s: 10 runs, each compiling its step for 1, 2 or 8 devices.
+# BatchNorm (both nets); dropout and top-k's selection over the global batch (the MLP, 2 fakes
+# per device at 8). Float64 on the MLP only, which has all three: XLA:CPU's float64 convolutions
+# are slow enough to triple the test's time.
+VARIANTS = ('dcgan', 'vanilla:top_k', 'vanilla:top_k:x64')
+RUNS = ('pmap2', 'pmap8', 'shard_map8')
 
 
-# BatchNorm; dropout; top-k's selection over the global batch (2 fakes per device at 8).
-@pytest.mark.parametrize('config_name', ['dcgan', 'vanilla', 'vanilla:top_k'])
-def test_runs_do_not_depend_on_the_device_count(config_name):
+@pytest.fixture(scope='module')
+def runs():
+  """All variants in one subprocess: one start of Python, JAX and TensorFlow, not three."""
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, '-m', 'tests.device_equivalence', config_name],
+  proc = subprocess.run([sys.executable, '-m', 'tests.device_equivalence', *VARIANTS],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.split('RESULT', 1)[1])
+  return json.loads(proc.stdout.split('RESULT', 1)[1])
+
+
+@pytest.mark.parametrize('variant', [v for v in VARIANTS if not v.endswith('x64')])
+def test_float32_runs_agree_within_adams_step(runs, variant):
+  out = runs[variant]
   ref = out['pmap1']
-  for name in ('pmap2', 'pmap8', 'shard_map8'):
-    losses = np.array(out[name]['losses'])
-    np.testing.assert_allclose(losses, ref['losses'], rtol=1e-5, err_msg=name)
-    for a, b in zip(out[name]['params'], ref['params']):
-      np.testing.assert_allclose(a, b, atol=1e-4, rtol=0, err_msg=name)
-  assert 'multiple of the 8 devices' in out['indivisible_error']
+  for name in ('pmap8', 'shard_map8'):
+    assert out[name]['dtype'] == 'float32'
+    np.testing.assert_allclose(out[name]['losses'], ref['losses'], rtol=1e-3, err_msg=name)
+    for player in ('g', 'd'):
+      bound = 2 * out['lr'][player] * out['updates'][player]
+      diff = np.max(np.abs(np.array(out[name][player]) - ref[player]))
+      assert diff <= bound, (name, player, diff, bound)
+
+
+@pytest.mark.parametrize('variant', [v for v in VARIANTS if v.endswith('x64')])
+def test_float64_runs_agree_to_rounding(runs, variant):
+  out = runs[variant]
+  ref = out['pmap1']
+  for name in RUNS:
+    assert out[name]['dtype'] == 'float64'
+    np.testing.assert_allclose(out[name]['losses'], ref['losses'], rtol=1e-10, err_msg=name)
+    for player in ('g', 'd'):
+      np.testing.assert_allclose(out[name][player], ref[player], rtol=0, atol=1e-10,
+                                 err_msg=f'{name} {player}')
+
+
+def test_a_batch_the_devices_cannot_share_is_a_config_error(runs):
+  assert 'multiple of the 8 devices' in runs['indivisible_error']

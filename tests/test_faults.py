@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax import errors
 from gan_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,10 +50,11 @@ def test_a_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tiny_config
   # Nothing readable while checkpoints exist: an error, never a silent fresh start.
   for step in ('6', '12'):
     _truncate_largest_file(ckpts / step / 'state')
-  with pytest.raises(train.CheckpointError, match='Refusing to start from scratch'):
+  with pytest.raises(errors.CheckpointError, match='Refusing to start from scratch'):
     train.train_and_evaluate(config, str(tmp_path / 'a'))
 
 
+@pytest.mark.slow  # ~90 s: six starts of the trainer.
 def test_training_survives_sigkill_and_sigterm_at_random_moments(tmp_path):
   proc = subprocess.run(
       [sys.executable, 'experiments/fault_test.py', f'--workdir={tmp_path}', '--sigkills=2',

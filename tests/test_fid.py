@@ -1,21 +1,27 @@
 """Tests for gan_jax.evaluation: Inception reference output, FID / KID / precision-recall maths."""
+import jax
 import numpy as np
 import pytest
 
+from gan_jax import data_dir
 from gan_jax.evaluation import fid
 from gan_jax.evaluation import inception
 
 
 def _weights_dir():
   try:
-    return inception.find_data_dir()
-  except FileNotFoundError:
+    return data_dir.find(inception.WEIGHTS_FILE)
+  except data_dir.DataUnavailableError:
     return None
 
 
 needs_weights = pytest.mark.skipif(
     _weights_dir() is None,
     reason=f'{inception.WEIGHTS_FILE} not found: set GAN_JAX_DATA_DIR to the data folder')
+
+
+# Inception at the size it is given (no resize), as the feature path compiles it.
+apply_inception = jax.jit(inception.apply)
 
 
 @pytest.fixture(scope='module')
@@ -29,7 +35,7 @@ def test_inception_matches_reference(params):
   ref_dir = _weights_dir() / 'inception_fid' / 'reference'
   image = np.asarray(Image.open(ref_dir / 'elefant.jpg').convert('RGB'))
   expected = np.load(ref_dir / 'elefant_inception_output.npy').reshape(1, -1)
-  out = np.asarray(inception.apply_jit(params, image[None]))  # fed at 256x256, no resize
+  out = np.asarray(apply_inception(params, image[None]))  # fed at 256x256, no resize
   assert out.shape == (1, 2048) and out.dtype == np.float32
   assert np.abs(out - expected).mean() <= 1e-5
 
@@ -37,8 +43,8 @@ def test_inception_matches_reference(params):
 @needs_weights
 def test_grayscale_folding_matches_tiled_rgb(params):
   gray = np.random.default_rng(0).integers(0, 256, (2, 80, 80, 1), np.uint8)
-  folded = np.asarray(inception.apply_jit(params, gray))
-  tiled = np.asarray(inception.apply_jit(params, np.tile(gray, (1, 1, 1, 3))))
+  folded = np.asarray(apply_inception(params, gray))
+  tiled = np.asarray(apply_inception(params, np.tile(gray, (1, 1, 1, 3))))
   np.testing.assert_allclose(folded, tiled, atol=1e-4)
 
 
@@ -84,14 +90,26 @@ def test_precision_recall_identical_and_disjoint():
   assert precision < 0.05 and recall < 0.05
 
 
-def test_grayscale_to_rgb_and_resize_shapes():
-  gray = np.full((2, 28, 28, 1), 0.5, np.float32)
-  pre = np.asarray(fid.preprocess(gray))
-  assert pre.shape == (2, 299, 299, 3)
+def _inception_input(images):
+  """What the feature path (`fid._features_batch`) feeds Inception: steps 1-3 of the protocol."""
+  return np.asarray(fid.resize(fid.to_uint8_values(images)))
+
+
+def test_feature_path_maps_to_uint8_values_and_resizes_bilinearly():
   # 0.5 in [-1, 1] is the uint8 value round(1.5 * 127.5) = 191 (half up), constant after resize.
+  gray = np.full((2, 28, 28, 1), 0.5, np.float32)
+  pre = _inception_input(gray)
+  assert pre.shape == (2, 299, 299, 1)  # Still one channel: Inception folds the tiling in.
   np.testing.assert_allclose(pre, 191.0, atol=1e-3)
   rgb = np.random.default_rng(0).integers(0, 256, (1, 299, 299, 3), np.uint8)
-  np.testing.assert_array_equal(np.asarray(fid.preprocess(rgb)), rgb.astype(np.float32))
+  np.testing.assert_array_equal(_inception_input(rgb), rgb.astype(np.float32))  # Not resampled.
+  # Upsampling is bilinear with half-pixel centres (torch's align_corners=False, pytorch-fid's
+  # resize): 2 -> 4 pixels sample the input at -0.25, 0.25, 0.75, 1.25, clamped at the edges.
+  a, b = 10.0, 210.0
+  row = np.array([a, b], np.uint8).reshape(1, 1, 2, 1)
+  up = np.asarray(fid.resize(fid.to_uint8_values(np.tile(row, (1, 2, 1, 1))), size=4))
+  np.testing.assert_allclose(up[0, 0, :, 0], [a, 0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b, b],
+                             rtol=1e-6)
 
 
 def test_to_uint8_values_rounds_like_uint8():
@@ -103,7 +121,7 @@ def test_to_uint8_values_rounds_like_uint8():
 def test_extract_features_pads_last_batch(params):
   images = np.random.default_rng(0).integers(0, 256, (3, 75, 75, 3), np.uint8)
   # Feed at 75x75 by calling the network directly batch-by-batch vs extract_features' padding.
-  direct = np.asarray(inception.apply_jit(params, fid.resize(fid.to_uint8_values(images))))
+  direct = np.asarray(apply_inception(params, fid.resize(fid.to_uint8_values(images))))
   feats = fid.extract_features(images, params=params, batch_size=2, progress=False)
   assert feats.shape == (3, 2048)
   np.testing.assert_allclose(feats, direct, atol=1e-4)
@@ -122,14 +140,3 @@ def test_reference_statistics_cache(tmp_path):
   assert len(calls) == 1
   np.testing.assert_array_equal(first['sigma'], second['sigma'])
   assert first['features'].shape == (50, 8)
-
-
-def test_read_idx_roundtrip(tmp_path):
-  import gzip
-  from gan_jax.evaluation import idx
-  images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-  header = bytes([0, 0, 0x08, 3]) + np.array(images.shape, '>u4').tobytes()
-  path = tmp_path / 'x-images-idx3-ubyte.gz'
-  with gzip.open(path, 'wb') as f:
-    f.write(header + images.tobytes())
-  np.testing.assert_array_equal(idx.read_idx(path), images)

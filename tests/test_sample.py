@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 
+from gan_jax import images
 from gan_jax import sample
 from gan_jax import train
 
@@ -14,6 +15,21 @@ def test_slerp_ends_and_norm():
   path = sample.slerp(z0, z1, t)
   np.testing.assert_allclose(path[0], z0[0], atol=1e-6)
   np.testing.assert_allclose(path[-1], z1[0], atol=1e-6)
+  # Between two latents of equal norm slerp stays on their sphere, where the linear path cuts
+  # inside it (the reason to use it for Gaussian latents).
+  z1 = z1 * np.linalg.norm(z0) / np.linalg.norm(z1)
+  norms = np.linalg.norm(sample.slerp(z0, z1, t), axis=-1)
+  np.testing.assert_allclose(norms, np.linalg.norm(z0), rtol=1e-6)
+  assert np.linalg.norm((z0 + z1) / 2) < 0.95 * np.linalg.norm(z0)
+  # Equal angles per step: the path's points are evenly spaced along the arc.
+  path = sample.slerp(z0, z1, t)
+  steps_ = np.linalg.norm(np.diff(path, axis=0), axis=-1)
+  np.testing.assert_allclose(steps_, steps_[0], rtol=1e-6)
+
+
+def _assert_same_picture(a, b):
+  # G runs on batches of other sizes here and there: allow one level of uint8 rounding.
+  assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
 def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path):
@@ -26,9 +42,32 @@ def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path):
   g = sample.grid(config, state, 'new', 3, 0)
   assert g.shape == (10 * 30 + 2, 3 * 30 + 2, 1)  # One row per class.
   rows = sample.interpolate(state, 2, 5, 0)
-  assert rows.shape[0] == 4 * 30 + 2  # Linear and spherical rows per pair.
+  assert rows.shape == (4 * 30 + 2, 5 * 30 + 2, 1)  # Linear and spherical rows per pair.
+  # Every row of a pair starts at G(z0) and ends at G(z1), with the pair's label throughout.
+  z = sample.new_latents(state, 4, 0)
+  label = np.random.default_rng(0).integers(0, 10, 2)
+  cell = lambda row, col: rows[2 + 30 * row:30 * (row + 1), 2 + 30 * col:30 * (col + 1)]
+  for pair in range(2):
+    ends = images.make_grid(sample.generate(state, z[2 * pair:2 * pair + 2],
+                                            np.full(2, label[pair])), nrow=2)
+    start, end = ends[2:30, 2:30], ends[2:30, 32:60]
+    for row in (2 * pair, 2 * pair + 1):
+      _assert_same_picture(cell(row, 0), start)
+      _assert_same_picture(cell(row, 4), end)
+    assert np.abs(cell(2 * pair, 2).astype(int) - start).max() > 0  # It moves in between.
   arith = sample.arithmetic(config, state, '1,2,3', 3, 0)
   assert arith.shape == (4 * 30 + 2, 4 * 30 + 2, 1)
+  # The result row opens with G(mean z(A) - mean z(B) + mean z(C) | C), and each group's row
+  # ends with G(its mean z | its label).
+  means = [sample.new_latents(state, 3, i).mean(0) for i in range(3)]
+  result = (means[0] - means[1] + means[2])[None].astype(np.float32)
+  cell = lambda row, col: arith[2 + 30 * row:30 * (row + 1), 2 + 30 * col:30 * (col + 1)]
+  first = images.make_grid(sample.generate(state, result, np.array([3])), nrow=1)[2:30, 2:30]
+  _assert_same_picture(cell(3, 0), first)
+  for row, label in enumerate((1, 2, 3)):
+    mean = images.make_grid(sample.generate(state, means[row][None].astype(np.float32),
+                                            np.array([label])), nrow=1)[2:30, 2:30]
+    _assert_same_picture(cell(row, 3), mean)
 
 
 def test_leave_one_out_distances_skip_the_image_itself():

@@ -67,10 +67,11 @@ def test_table_reads_the_last_evaluation_and_states_shared_overrides_once(tmp_pa
   rows = sweep.results(entries)
   assert [(r['fcd'], r['eval_step'], r['g_loss']) for r in rows] == [(300.0, 4, 1.5),
                                                                       (200.0, 4, 1.5)]
-  sweep.write_results(rows, str(tmp_path), 'fcd', {'num_train_steps': 4, 'batch_size': 16})
+  sweep.write_results(rows, str(tmp_path), 'fcd', {'num_train_steps': 4, 'log_every_steps': 2})
   table = open(tmp_path / 'results.md').read().splitlines()
-  assert table[0] == 'All points: num_train_steps=4, batch_size=16'
+  assert table[0] == 'All points: num_train_steps=4, log_every_steps=2'
   columns = [c.strip() for c in table[2].split('|')]
-  assert 'batch_size' not in columns and 'fcd' in columns and 'num_samples' not in columns
-  assert 'batch_size' in open(tmp_path / 'results.csv').readline()
+  # Settings shared by all points are stated once above the table, and kept in the CSV.
+  assert 'log_every_steps' not in columns and 'fcd' in columns and 'num_samples' not in columns
+  assert 'log_every_steps' in open(tmp_path / 'results.csv').readline()
   assert os.path.exists(tmp_path / 'results_fcd.png')

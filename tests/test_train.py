@@ -10,17 +10,21 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax import checkpoints
+from gan_jax import data_dir
+from gan_jax import errors
 from gan_jax import input_pipeline
 from gan_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_FLAGS = ['--config.batch_size=16', '--config.dcgan.width=8', '--config.log_every_steps=6',
-              '--config.sample_every_steps=12', '--config.checkpoint_every_steps=12']
+# configs/dcgan.py:runlocal, saving and sampling every 12 steps.
+CADENCES = ['--config.log_every_steps=6', '--config.sample_every_steps=12',
+            '--config.checkpoint_every_steps=12']
 
 
-def _main(workdir, *flags, config='configs/dcgan.py'):
+def _main(workdir, *flags, config='configs/dcgan.py:runlocal'):
   return [sys.executable, '-m', 'gan_jax.main', f'--config={config}', f'--workdir={workdir}',
-          *TINY_FLAGS, *flags]
+          *CADENCES, *flags]
 
 
 def _run(cmd):
@@ -64,7 +68,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_config, tmp_p
     np.testing.assert_array_equal(a, b)
 
   # The same workdir with another architecture is a clear error, not a restart or a crash.
-  with pytest.raises(train.ArchitectureMismatchError, match='another architecture'):
+  with pytest.raises(errors.ArchitectureMismatchError, match='another architecture'):
     train.train_and_evaluate(tiny_config('vanilla'), str(tmp_path / 'a'))
 
 
@@ -104,11 +108,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 
 def test_missing_data_offline_fails_fast_with_one_clear_message(tmp_path, monkeypatch):
   monkeypatch.setenv('GAN_JAX_OFFLINE', '1')
-  monkeypatch.setenv(input_pipeline.DATA_DIR_ENV, str(tmp_path / 'mirror'))
+  monkeypatch.setenv(data_dir.DATA_DIR_ENV, str(tmp_path / 'mirror'))
   from configs import default
   dataset = default.get_config().dataset
   dataset.tfds_dir = str(tmp_path / 'tfds')
-  with pytest.raises(input_pipeline.DataUnavailableError) as e:
+  with pytest.raises(data_dir.DataUnavailableError) as e:
     input_pipeline.load_split(dataset)
   for needed in ("'mnist'", 'GAN_JAX_DATA_DIR', 'train-images-idx3-ubyte.gz'):
     assert needed in str(e.value)
@@ -141,3 +145,25 @@ def test_batches_are_put_on_devices_one_step_ahead():
   ahead = train._ahead(host(), 2)
   assert next(ahead) == 0 and produced == [0, 1]  # Batch 1 is in flight while step 0 runs.
   assert list(ahead) == [1, 2, 3]  # In order, none lost at the end.
+
+
+@pytest.mark.parametrize('parallel', ['pmap', 'shard_map'])
+def test_the_step_compiles_once(tiny_config, parallel):
+  """The placed state has the sharding of the step's own outputs, so the second call reuses the
+  first call's program (under pmap, flax's replicate alone made it compile twice)."""
+  config = tiny_config('vanilla', parallel=parallel)
+  data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+  state = checkpoints.create_train_state(config, data_shape=data['image'].shape[1:],
+                                         num_classes=0)
+  step, put_state, put_batch = train.parallelize(config, jax.devices()[:1])
+  pstate, batches = put_state(state), train.host_batches(config, data, 0)
+  lowered = []  # One event per program lowered to XLA (before any compilation cache lookup).
+  listener = lambda event, _, **kw: lowered.append(event) if event.endswith(
+      'jaxpr_to_mlir_module_duration') else None
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    for _ in range(3):
+      pstate, _ = step(pstate, put_batch(next(batches)))
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert len(lowered) == 1, lowered
