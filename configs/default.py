@@ -35,10 +35,25 @@ def get_config():
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose' or 'subpixel'.
+  config.dcgan.g_batch_norm = True  # The paper's BatchNorm in G's hidden layers.
+  config.dcgan.g_spectral_norm = False  # Spectral norm on G's layers too (SAGAN, BigGAN).
+  # D's normalisation: 'batch' (the paper's), 'spectral' (Miyato et al. 2018: every layer, no
+  # BatchNorm) or 'none' (what the Wasserstein gradient penalty needs).
+  config.dcgan.d_norm = 'batch'
 
-  config.loss = 'non_saturating'  # Or 'minimax', the saturating log(1 - D(G(z))).
+  # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
+  # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.
+  config.loss = 'non_saturating'
   config.num_d_steps = 1  # k in Algorithm 1.
   config.r1_gamma = 0.0  # > 0: R1 penalty (gamma / 2) E|grad_x D(x)|^2 on real data (Mescheder).
+  config.gp_lambda = 0.0  # > 0: WGAN-GP's gradient penalty (Gulrajani et al.: 10); D without BN.
+  # DiffAugment (Zhao et al. 2020) on every image D sees: comma-separated 'color', 'translation',
+  # 'cutout'; '' = off. gan_jax/augment.py.
+  config.augment = ''
+  # An exponential moving average of G's params, used for samples and evaluation (gan_jax/ema.py).
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.0  # 0: off; e.g. 0.999.
+  config.ema.start_step = 0  # Before it the average equals G's params.
   # Top-k training (Sinha et al. 2020; steps.TopK): G learns from the fraction of its fakes that D
   # rates most real, annealed from 1 by `decay` every `decay_every` steps to `min_fraction`.
   config.top_k = ml_collections.ConfigDict()

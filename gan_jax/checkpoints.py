@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax import ema
 from gan_jax import errors
 from gan_jax import input_pipeline
 from gan_jax import models
@@ -43,7 +44,8 @@ def create_train_state(config, *, data_shape, num_classes: int,
       g_tx=steps.make_optimizer(config.optim, config.optim.g_lr),
       d_tx=steps.make_optimizer(config.optim, config.optim.d_lr),
       data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
-      latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes)
+      latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes,
+      ema=ema.of_config(config).on)
 
 
 def architecture(config, state: steps.GANState) -> Dict[str, Any]:
@@ -192,9 +194,11 @@ def write_config(workdir: str, config, step: int) -> None:
     os.replace(os.path.join(workdir, name + '.tmp'), os.path.join(workdir, name))  # Atomic.
 
 
-def load_workdir(workdir: str, *, step: Optional[int] = None):
+def load_workdir(workdir: str, *, step: Optional[int] = None, use_ema: bool = True):
   """(config, state) of a training workdir: its config.json and a checkpoint (default the
-  latest), on the host and unreplicated, for evaluation and the latent tools."""
+  latest), on the host and unreplicated, for evaluation and the latent tools. The state's G is
+  the one that samples (ema.sampling_state): the EMA generator when the run keeps one and
+  `use_ema`, else the raw one."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise errors.WorkdirError(f'{path} not found: the trainer writes it at the start of a run; '
@@ -208,4 +212,5 @@ def load_workdir(workdir: str, *, step: Optional[int] = None):
   if mngr.latest_step() is None:
     raise errors.WorkdirError(f'No checkpoint in {workdir}/checkpoints: train first, or pass '
                               'the --workdir of a run that saved one.')
-  return config, restore_checkpoint(mngr, state, architecture(config, state), step=step)
+  state = restore_checkpoint(mngr, state, architecture(config, state), step=step)
+  return config, ema.sampling_state(state, use_ema=use_ema)

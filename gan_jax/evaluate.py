@@ -60,6 +60,14 @@ def classifier_for(config) -> Optional[str]:
   return name if classifier.weights_path(name).exists() else None
 
 
+def reference_source(config, split: str, reference: np.ndarray) -> Dict[str, Any]:
+  """What makes the reference images what they are, the key of their cached FID statistics:
+  the data set, split, count, the size they reach and how (bilinear resize or padding)."""
+  return {'dataset': config.dataset.name, 'split': split, 'count': len(reference),
+          'shape': list(reference.shape[1:]), 'image_size': config.get('image_size') or None,
+          'resize': config.dataset.get('resize', 'bilinear')}
+
+
 def _split_images(config, split):
   return _cached_split(config.dataset.to_json(), split, config.get('image_size') or None)
 
@@ -96,8 +104,7 @@ def evaluate(config, state: steps.GANState, *, num_samples: int,
     from gan_jax.evaluation import fid
     ref = fid.reference_statistics(
         lambda: fid.extract_features(reference, progress=progress),
-        dataset=f'{config.dataset.name}@{samples.shape[1]}', split=eval_split,
-        count=len(reference))
+        source=reference_source(config, eval_split, reference))
     fake = fid.extract_features(samples, progress=progress)
     out.update(fid.all_metrics(ref['features'], fake))
   if 'classifier' in metrics and clf:
@@ -128,12 +135,14 @@ def format_table(results: Dict[str, Any]) -> str:
                    for k, v in results.items())
 
 
-def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Dict[str, Any]):
-  """WORKDIR/eval/step_<N>/metrics.json and TensorBoard scalars eval/<name> (process 0)."""
+def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Dict[str, Any],
+                  out_dir: Optional[str] = None):
+  """OUT_DIR/metrics.json (default WORKDIR/eval/step_<N>) and TensorBoard scalars eval/<name>
+  (process 0)."""
   if jax.process_index() != 0:
     return
   from clu import metric_writers
-  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}')
+  out_dir = out_dir or os.path.join(workdir, 'eval', f'step_{step:07d}')
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump({'step': step, **results, 'protocol': protocol}, f, indent=2)
@@ -150,21 +159,25 @@ def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:
           'fid_protocol': fid.PROTOCOL_VERSION, 'classifier': classifier_for(config)}
 
 
-def run(workdir: str, *, step: Optional[int], num_samples: int, metrics: str, seed: int):
-  """Evaluates a workdir's checkpoint (default the latest), writes and prints the results."""
+def run(workdir: str, *, step: Optional[int], num_samples: int, metrics: str, seed: int,
+        raw_generator: bool = False):
+  """Evaluates a workdir's checkpoint (default the latest), writes and prints the results.
+  The EMA generator when the run keeps one, unless `raw_generator`."""
   metrics = evaluation.parse_metrics(metrics)
   if num_samples <= 0:
     raise errors.ConfigError(f'--num_samples={num_samples} must be positive.')
-  config, state = checkpoints.load_workdir(workdir, step=step)
+  config, state = checkpoints.load_workdir(workdir, step=step, use_ema=not raw_generator)
+  generator = 'ema' if state.g_ema_params and not raw_generator else 'raw'
   step = int(state.step)
-  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}')
+  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}' + ('_raw' if raw_generator else ''))
   os.makedirs(out_dir, exist_ok=True)
   logging.info('Evaluating %s at step %d: %s on %d samples', workdir, step, ','.join(metrics),
                num_samples)
   results = evaluate(config, state, num_samples=num_samples, metrics=metrics, seed=seed,
                      out_dir=out_dir)
-  write_results(workdir, step, results,
-                protocol(config, num_samples=num_samples, seed=seed, metrics=metrics))
+  write_results(workdir, step, results, {
+      **protocol(config, num_samples=num_samples, seed=seed, metrics=metrics),
+      'generator': generator}, out_dir=out_dir)
   print(f'step {step}\n{format_table(results)}')
   print(f'Wrote {os.path.join(out_dir, "metrics.json")}')
 
@@ -174,7 +187,8 @@ def main(argv):
   logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
   flags_ = flags.FLAGS
   errors.run_or_exit(run, flags_.workdir, step=flags_.step, num_samples=flags_.num_samples,
-                     metrics=flags_.metrics, seed=flags_.seed)
+                     metrics=flags_.metrics, seed=flags_.seed,
+                     raw_generator=flags_.raw_generator)
 
 
 if __name__ == '__main__':
@@ -184,6 +198,8 @@ if __name__ == '__main__':
   flags.DEFINE_integer('num_samples', 10_000, 'Generated samples (and reference images).')
   flags.DEFINE_string('metrics', ','.join(METRICS), f'Comma-separated subset of {METRICS}.')
   flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+  flags.DEFINE_bool('raw_generator', False, 'Evaluate the raw G, not its moving average (runs '
+                    'with config.ema; results go to eval/step_<N>_raw).')
 
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

@@ -1,7 +1,14 @@
-"""GAN losses of Goodfellow et al. (2014), computed from D's logits.
+"""GAN losses, each a pair (D's loss, G's loss) of D's raw outputs ("logits"), and the WGAN-GP
+gradient penalty.
 
-Why logits: log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l) are exact and finite for any
-logit, while log(sigmoid(l)) underflows to -inf as soon as D is confident (|l| > ~17 in float32).
+  minimax, non_saturating  Goodfellow et al. (2014): binary cross-entropy for D.
+  hinge                    Lim & Ye (2017), Miyato et al. (2018): relu(1 - real) + relu(1 + fake).
+  least_squares            Mao et al. (2017), a-b-c = 0-1-1: (real - 1)^2 + fake^2, G (fake - 1)^2.
+  wasserstein              Arjovsky et al. (2017); with `gradient_penalty` Gulrajani et al.
+
+Why logits for the cross-entropy losses: log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l)
+are exact and finite for any logit, while log(sigmoid(l)) underflows to -inf as soon as D is
+confident (|l| > ~17 in float32).
 """
 import jax
 import jax.numpy as jnp
@@ -31,7 +38,54 @@ def non_saturating_generator_loss(*, fake_logits, weights=None):
   return -_mean(jax.nn.log_sigmoid(fake_logits), weights)
 
 
-GENERATOR_LOSSES = {
-    'minimax': minimax_generator_loss,
-    'non_saturating': non_saturating_generator_loss,
+def hinge_discriminator_loss(*, real_logits, fake_logits):
+  """E relu(1 - D(x)) + E relu(1 + D(G(z))): D stops pushing once a margin of 1 is reached."""
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def linear_generator_loss(*, fake_logits, weights=None):
+  """-E D(G(z)): G's loss of the hinge and Wasserstein formulations."""
+  return -_mean(fake_logits, weights)
+
+
+def least_squares_discriminator_loss(*, real_logits, fake_logits):
+  """1/2 E (D(x) - 1)^2 + 1/2 E D(G(z))^2 (Mao et al. 2017, targets b = 1 real, a = 0 fake)."""
+  return 0.5 * jnp.mean(jnp.square(real_logits - 1.0)) + 0.5 * jnp.mean(jnp.square(fake_logits))
+
+
+def least_squares_generator_loss(*, fake_logits, weights=None):
+  """1/2 E (D(G(z)) - 1)^2: G wants its fakes scored as real (c = 1)."""
+  return 0.5 * _mean(jnp.square(fake_logits - 1.0), weights)
+
+
+def wasserstein_discriminator_loss(*, real_logits, fake_logits):
+  """E D(G(z)) - E D(x): the critic's estimate of the Wasserstein-1 distance, negated. Needs a
+  Lipschitz constraint on D, here the gradient penalty (config.gp_lambda)."""
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
+def gradient_penalty(critic, real, fake, eps):
+  """E (|grad_x critic(x_hat)|_2 - 1)^2 at x_hat = eps real + (1 - eps) fake (Gulrajani et al.).
+
+  `critic` maps a batch to (outputs (B,), aux); `eps` is (B,) in [0, 1], one per pair. Each
+  example's input gradient is its own only if the critic mixes no examples (no BatchNorm), which
+  is why WGAN-GP's D has none. Returns (penalty, aux).
+  """
+  eps = eps.reshape(-1, *[1] * (real.ndim - 1))
+  x_hat = eps * real + (1.0 - eps) * fake
+  outputs, pullback, aux = jax.vjp(critic, x_hat, has_aux=True)
+  grads, = pullback(jnp.ones_like(outputs))
+  # The small constant keeps the gradient of the norm finite where the input gradient is 0.
+  norms = jnp.sqrt(jnp.sum(jnp.square(grads).reshape(real.shape[0], -1), axis=1) + 1e-12)
+  return jnp.mean(jnp.square(norms - 1.0)), aux
+
+
+# config.loss -> (D's loss, G's loss).
+LOSSES = {
+    'minimax': (discriminator_loss, minimax_generator_loss),
+    'non_saturating': (discriminator_loss, non_saturating_generator_loss),
+    'hinge': (hinge_discriminator_loss, linear_generator_loss),
+    'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
+    'wasserstein': (wasserstein_discriminator_loss, linear_generator_loss),
 }
+GENERATOR_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}

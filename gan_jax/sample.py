@@ -40,9 +40,10 @@ from gan_jax import steps
 FLAGS = flags.FLAGS
 
 
-def load_state(workdir: str):
-  """(config, data, state) with the latest checkpoint of `workdir` restored."""
-  config, state = checkpoints.load_workdir(workdir)
+def load_state(workdir: str, *, raw_generator: bool = False):
+  """(config, data, state) with the latest checkpoint of `workdir` restored; its G is the EMA
+  generator when the run keeps one, unless `raw_generator`."""
+  config, state = checkpoints.load_workdir(workdir, use_ema=not raw_generator)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size or None)
   return config, data, state
 
@@ -206,9 +207,9 @@ def nearest(config, state, data, out: str, seed: int = 0):
 
 
 def run(workdir: str, mode: str, *, out: str = '', seed: int = 0, z: str = 'new',
-        num_rows: int = 6, num_steps: int = 10, groups: str = ''):
+        num_rows: int = 6, num_steps: int = 10, groups: str = '', raw_generator: bool = False):
   """The tool `mode` on the latest checkpoint of `workdir`; writes its PNG to `out`."""
-  config, data, state = load_state(workdir)
+  config, data, state = load_state(workdir, raw_generator=raw_generator)
   out = out or os.path.join(workdir, 'latent', f'{mode}.png')
   if mode == 'nearest':
     nearest(config, state, data, out, seed)
@@ -227,7 +228,8 @@ def main(argv):
   del argv
   logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
   errors.run_or_exit(run, FLAGS.workdir, FLAGS.mode, out=FLAGS.out, seed=FLAGS.seed, z=FLAGS.z,
-                     num_rows=FLAGS.num_rows, num_steps=FLAGS.num_steps, groups=FLAGS.groups)
+                     num_rows=FLAGS.num_rows, num_steps=FLAGS.num_steps, groups=FLAGS.groups,
+                     raw_generator=FLAGS.raw_generator)
 
 
 if __name__ == '__main__':
@@ -241,5 +243,7 @@ if __name__ == '__main__':
   flags.DEFINE_integer('num_steps', 10, 'interpolate: images per row.')
   flags.DEFINE_string('groups', '', 'arithmetic: "A,B,C" labels or "i j k;l m n;o p q" '
                       f'indices; default {DEFAULT_GROUPS} by label.')
+  flags.DEFINE_bool('raw_generator', False, 'Use the raw G, not its moving average (runs with '
+                    'config.ema).')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

@@ -7,7 +7,7 @@ that axis, so the result does not depend on how many devices share the global ba
 
 Randomness is derived inside from the state: `fold_in(state.rng, state.step)`, then one key per
 sub-step. Latents and labels are drawn for the global batch and sliced per device (see
-`_global_draw`), again so that 1 and 8 devices compute the same numbers.
+`layers.global_rows`), again so that 1 and 8 devices compute the same numbers.
 """
 import functools
 from typing import Any, Dict, NamedTuple, Optional, Tuple
@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import augment as diff_augment
+from gan_jax import ema
 from gan_jax import losses
+from gan_jax.models import layers
 from gan_jax.models.layers import AXIS
 
 Batch = Dict[str, jax.Array]
@@ -43,6 +46,8 @@ class GANState:
   latent_dim: int = flax.struct.field(pytree_node=False, default=100)
   prior: str = flax.struct.field(pytree_node=False, default='normal')
   num_classes: int = flax.struct.field(pytree_node=False, default=0)
+  # The exponential moving average of G's params (gan_jax/ema.py); {} when the run keeps none.
+  g_ema_params: Any = flax.struct.field(default_factory=dict)
 
 
 def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.Array:
@@ -56,8 +61,8 @@ def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.
 
 def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
                  data_shape: Tuple[int, ...], rng: jax.Array, latent_dim: int = 100,
-                 prior: str = 'normal', num_classes: int = 0) -> GANState:
-  """Initialises both players (unreplicated)."""
+                 prior: str = 'normal', num_classes: int = 0, ema: bool = False) -> GANState:
+  """Initialises both players (unreplicated); `ema` keeps an average of G's params."""
   g_rng, d_rng, rng = jax.random.split(rng, 3)
   # Two examples per pack: a PacGAN D (models/mlp.py) only takes whole packs.
   n = 2 * getattr(discriminator, 'pack', 1)
@@ -70,7 +75,8 @@ def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
       g_params=g_vars['params'], d_params=d_vars['params'],
       g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}),
       g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
-      rng=rng, generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+      g_ema_params=g_vars['params'] if ema else {}, rng=rng, generator=generator,
+      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
       latent_dim=latent_dim, prior=prior, num_classes=num_classes)
 
 
@@ -78,29 +84,16 @@ def _pmean(tree, axis_name):
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
-def _global_draw(draw, rng, local_num: int, axis_name: Optional[str]):
-  """Draws `local_num` rows per device from one draw over the global batch.
-
-  Drawing per device would make the numbers depend on the device count; drawing globally and
-  slicing costs a little redundant generation and keeps runs over 1 or 8 devices identical.
-  """
-  if axis_name is None:
-    return draw(rng, local_num)
-  num_devices = jax.lax.axis_size(axis_name)
-  rows = draw(rng, local_num * num_devices)
-  return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * local_num, local_num)
-
-
 def _latents(state: GANState, rng, local_num, axis_name):
   draw = lambda r, n: sample_latent(r, n, state.latent_dim, state.prior)
-  return _global_draw(draw, rng, local_num, axis_name)
+  return layers.global_rows(draw, rng, local_num, axis_name)
 
 
 def _random_labels(state: GANState, rng, local_num, axis_name):
   if not state.num_classes:
     return None
   draw = lambda r, n: jax.random.randint(r, (n,), 0, state.num_classes)
-  return _global_draw(draw, rng, local_num, axis_name)
+  return layers.global_rows(draw, rng, local_num, axis_name)
 
 
 def generate(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
@@ -152,31 +145,43 @@ def _step_rng(state: GANState) -> jax.Array:
   return jax.random.fold_in(state.rng, state.step)
 
 
-def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
-           r1_gamma: float = 0.0,
-           axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
+def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
+           rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
+           augment: str = '', axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
   `batch['image']` is this device's (B, ...) real batch in [-1, 1]; `batch['label']` is required
-  for conditional models. `rng` defaults to one derived from the state's key and step.
+  for conditional models. `loss` names D's half of a pair in losses.LOSSES. `rng` defaults to one
+  derived from the state's key and step.
   `r1_gamma` > 0 adds Mescheder et al.'s (2018) R1 penalty (gamma / 2) E_x |grad_x D's logit|^2
   on real data: it damps D where the data is, so that G can settle on the data rather than
   orbit it (the 2-D mixtures need it; see experiments/mixtures2d).
+  `gp_lambda` > 0 adds WGAN-GP's gradient penalty (losses.gradient_penalty) on interpolates of
+  the real and fake batch, with one mixing weight per pair drawn for the global batch.
+  `augment` is a DiffAugment policy (gan_jax/augment.py) applied to every image D sees, real and
+  fake, with independent draws; '' = none.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
+  # Keys of the options come from fold_in, so that turning one on changes no other draw.
+  aug_rng, gp_rng = jax.random.fold_in(rng, 4), jax.random.fold_in(rng, 5)
   real, labels = batch['image'], batch.get('label')
   z = _latents(state, z_rng, real.shape[0], axis_name)
   # Fakes come from G in training mode (as in the reference implementations); G's running
   # statistics are updated by the generator step only.
   fake, _ = generate(state, z, labels, train=True, rng=g_rng)
   fake = jax.lax.stop_gradient(fake)
+  if augment:  # Static. Real and fake get their own draws: the policy is random per image.
+    real_aug_rng, fake_aug_rng = jax.random.split(aug_rng)
+    real = diff_augment.diff_augment(real, real_aug_rng, augment, axis_name=axis_name)
+    fake = diff_augment.diff_augment(fake, fake_aug_rng, augment, axis_name=axis_name)
+  loss_of_logits = losses.LOSSES[loss][0]
 
   def loss_fn(d_params):
     # Real and fake go through D separately, so BatchNorm normalises each batch on its own.
     real_fn = lambda x: _discriminate(state, d_params, state.d_batch_stats, x, labels, real_rng)
-    r1 = jnp.zeros(())
+    r1, gp = jnp.zeros(()), jnp.zeros(())
     if r1_gamma:  # Static: no second backward pass unless asked for.
       # R1 needs grad_x of the real logits: the pullback of the same forward pass gives it. With
       # a cotangent of ones it is each example's own input gradient (D in training mode with
@@ -187,21 +192,32 @@ def d_step(state: GANState, batch: Batch, *, rng: Optional[jax.Array] = None,
     else:
       real_logits, stats = real_fn(real)
     fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
-    loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits)
-    return loss + 0.5 * r1_gamma * r1, (real_logits, fake_logits, stats, r1)
+    value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits)
+    if gp_lambda:  # Static. The interpolates' pass leaves D's statistics as they are.
+      eps_rng, drop_rng = jax.random.split(gp_rng)
+      eps = layers.global_rows(lambda r, n: jax.random.uniform(r, (n,)), eps_rng,
+                               real.shape[0], axis_name)
+      critic = lambda x: _discriminate(state, d_params, stats, x, labels, drop_rng)
+      gp, _ = losses.gradient_penalty(critic, real, fake, eps)
+    total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp
+    return total, (value, real_logits, fake_logits, stats, r1, gp)
 
-  (loss, (real_logits, fake_logits, stats, r1)), grads = jax.value_and_grad(
+  (_, (loss_value, real_logits, fake_logits, stats, r1, gp)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.d_params)
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, updates)
   metrics = _pmean({
-      'd_loss': loss,
-      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),  # D(x)
-      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),  # D(G(z))
+      'd_loss': loss_value,  # D's loss alone, without the penalties (they have their own).
+      # D(x) and D(G(z)) read D's output as a logit, which it is for the cross-entropy losses;
+      # for hinge / least squares / Wasserstein compare d_gap instead.
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
+      'd_gap': jnp.mean(real_logits) - jnp.mean(fake_logits),  # WGAN: the W1 estimate.
       'd_real_acc': jnp.mean(real_logits > 0),
       'd_fake_acc': jnp.mean(fake_logits < 0),
       'd_r1': r1,  # E_x |grad_x logit|^2 on real data (0 when r1_gamma = 0).
+      'd_gp': gp,  # The gradient penalty before gp_lambda (0 when gp_lambda = 0).
   }, axis_name)
   metrics['d_grad_norm'] = optax.tree.norm(grads)
   metrics['d_param_norm'] = optax.tree.norm(d_params)
@@ -246,24 +262,28 @@ def _top_k_weights(fake_logits, fraction, axis_name):
   return (keep * n / k).reshape(fake_logits.shape), k / n
 
 
-def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturating',
-           top_k: TopK = TopK(), rng: Optional[jax.Array] = None,
+def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
+           top_k: TopK = TopK(), augment: str = '', rng: Optional[jax.Array] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One generator update against the current D. `batch` only sets this device's batch size.
 
-  `top_k` (off by default): see TopK; it adds the metric `g_top_k`, the fraction of fakes G
-  learnt from.
+  `loss` names G's half of a pair in losses.LOSSES. `top_k` (off by default): see TopK; it adds
+  the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment policy of
+  d_step, so that G is judged on what D was trained on; its gradient flows through it.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, y_rng, g_rng, d_rng = jax.random.split(rng, 4)
+  aug_rng = jax.random.fold_in(rng, 4)  # As in d_step: the default draws stay as they were.
   local_num = batch['image'].shape[0]
   z = _latents(state, z_rng, local_num, axis_name)
   labels = _random_labels(state, y_rng, local_num, axis_name)
-  loss_of_logits = losses.GENERATOR_LOSSES[generator_loss]
+  loss_of_logits = losses.LOSSES[loss][1]
 
   def loss_fn(g_params):
     fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True, rng=g_rng)
+    if augment:  # Static.
+      fake = diff_augment.diff_augment(fake, aug_rng, augment, axis_name=axis_name)
     # D in training mode, as in its own step; its statistics' update is D's step's business.
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
                                    d_rng)
@@ -287,15 +307,15 @@ def g_step(state: GANState, batch: Batch, *, generator_loss: str = 'non_saturati
 
 
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
-               generator_loss: str = 'non_saturating', r1_gamma: float = 0.0,
-               top_k: TopK = TopK(),
+               loss: str = 'non_saturating', r1_gamma: float = 0.0, gp_lambda: float = 0.0,
+               top_k: TopK = TopK(), augment: str = '', ema_average: ema.EMA = ema.EMA(),
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
-  generator update.
+  generator update, then G's moving average (when `ema_average` is on).
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
-  Returns D's metrics averaged over its k updates and G's metrics. `r1_gamma`: see d_step;
-  `top_k`: see g_step.
+  Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
+  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`: see d_step; `top_k`: see g_step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -303,24 +323,29 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   d_metrics = []
   for i in range(num_d_steps):
     sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
-    state, m = d_step(state, sub_batch, rng=jax.random.fold_in(rng, i), r1_gamma=r1_gamma,
+    state, m = d_step(state, sub_batch, loss=loss, rng=jax.random.fold_in(rng, i),
+                      r1_gamma=r1_gamma, gp_lambda=gp_lambda, augment=augment,
                       axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
-  state, g_metrics = g_step(state, last, generator_loss=generator_loss, top_k=top_k,
+  state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment,
                             rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
+  if ema_average.on:  # Static.
+    state = state.replace(g_ema_params=ema_average.update(state.g_ema_params, state.g_params,
+                                                          state.step))
   metrics = {**jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics), **g_metrics}
   return state.replace(step=state.step + 1), metrics
 
 
 def make_train_step(config, *, axis_name: Optional[str] = AXIS):
   """`train_step` with the config's static choices bound (for pmap/jit)."""
-  if config.loss not in losses.GENERATOR_LOSSES:
-    raise ValueError(f'Unknown generator loss {config.loss!r}; choose one of '
-                     f'{sorted(losses.GENERATOR_LOSSES)}.')
-  return functools.partial(train_step, num_d_steps=config.num_d_steps,
-                           generator_loss=config.loss, r1_gamma=config.get('r1_gamma', 0.0),
-                           top_k=top_k_of(config), axis_name=axis_name)
+  if config.loss not in losses.LOSSES:
+    raise ValueError(f'Unknown loss {config.loss!r}; choose one of {sorted(losses.LOSSES)}.')
+  return functools.partial(train_step, num_d_steps=config.num_d_steps, loss=config.loss,
+                           r1_gamma=config.get('r1_gamma', 0.0),
+                           gp_lambda=config.get('gp_lambda', 0.0), top_k=top_k_of(config),
+                           augment=config.get('augment', ''), ema_average=ema.of_config(config),
+                           axis_name=axis_name)
 
 
 def top_k_of(config) -> TopK:

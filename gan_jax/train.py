@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import checkpoints
+from gan_jax import ema
 from gan_jax import errors
 from gan_jax import evaluate
 from gan_jax import evaluation
@@ -194,15 +195,17 @@ def fetch_metrics(config, history) -> list:
 
 
 def evaluate_during_training(config, workdir: str, state: steps.GANState, best):
-  """Runs config.eval's metrics on host `state`, writes them, returns the updated best.
+  """Runs config.eval's metrics on host `state`'s sampling generator (the EMA one when the run
+  keeps one), writes them, returns the updated best.
 
   Every process computes the same numbers (the best step goes into every process's checkpoint
   metadata); process 0 alone writes and logs them.
   """
   step = int(state.step)
   metrics = evaluation.parse_metrics(config.eval.metrics)
-  results = evaluate.evaluate(config, state, num_samples=config.eval.num_samples,
-                              metrics=metrics, seed=config.seed, progress=False)
+  results = evaluate.evaluate(config, ema.sampling_state(state),
+                              num_samples=config.eval.num_samples, metrics=metrics,
+                              seed=config.seed, progress=False)
   evaluate.write_results(workdir, step, results, evaluate.protocol(
       config, num_samples=config.eval.num_samples, seed=config.seed, metrics=metrics))
   if jax.process_index() == 0:
@@ -279,7 +282,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
                                    (step - step_log) / max(now - t_log, 1e-9)))
         history, t_log, step_log = [], now, step
       if is_image and (step % config.sample_every_steps == 0 or last):
-        grid = images.sample_grid(config, unreplicate(config, pstate), z_fixed, labels_fixed)
+        grid = images.sample_grid(config, ema.sampling_state(unreplicate(config, pstate)),
+                                  z_fixed, labels_fixed)
         if jax.process_index() == 0:
           images.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
         writer.write_images(step, {'samples': grid[None]})

@@ -8,6 +8,7 @@ from absl import logging
 import jax
 import ml_collections
 
+from gan_jax import augment
 from gan_jax import data_dir
 from gan_jax import errors
 from gan_jax import evaluation
@@ -54,7 +55,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not config.optim[key] > 0:  # Also catches NaN.
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
                         f'set --config.optim.{key}.')
-  choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.GENERATOR_LOSSES),
+  choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.LOSSES),
              'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
              'optim.name': ['adam', 'sgd']}
   for key, allowed in choices.items():
@@ -69,7 +70,37 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.model == 'dcgan_seed32' and (config.image_size != 32 or config.conditional):
     raise ConfigError('dcgan_seed32 makes unconditional 32x32 images; set '
                       '--config.image_size=32 --config.conditional=False or another model.')
+  validate_toolbox(config)
   validate_eval(config)
+
+
+def validate_toolbox(config: ml_collections.ConfigDict) -> None:
+  """The losses' penalties, D's normalisation, DiffAugment and the EMA of G."""
+  d_norm = config.dcgan.get('d_norm', 'batch') if 'dcgan' in config else 'batch'
+  if config.model == 'dcgan' and d_norm not in models.dcgan.D_NORMS:
+    raise ConfigError(f'Unknown dcgan.d_norm {d_norm!r}; set --config.dcgan.d_norm to one of '
+                      f'{list(models.dcgan.D_NORMS)}.')
+  gp_lambda = config.get('gp_lambda', 0.0)
+  if gp_lambda < 0:
+    raise ConfigError(f'gp_lambda={gp_lambda} must be >= 0 (0 = off); set --config.gp_lambda.')
+  d_has_batch_norm = config.model == 'dcgan_seed32' or (config.model == 'dcgan'
+                                                         and d_norm == 'batch')
+  if gp_lambda and d_has_batch_norm:
+    # BatchNorm mixes the examples, so an interpolate's gradient is not its own: the penalty
+    # would constrain the wrong function (Gulrajani et al., section 4).
+    raise ConfigError('The gradient penalty needs a D without BatchNorm: set '
+                      "--config.dcgan.d_norm=none (or 'spectral'), or --config.gp_lambda=0.")
+  if config.loss == 'wasserstein' and not gp_lambda and d_norm != 'spectral':
+    logging.warning('loss=wasserstein without a gradient penalty or spectral norm: nothing '
+                    'keeps the critic Lipschitz, and its outputs can grow without bound.')
+  policy = config.get('augment', '')
+  unknown = [p for p in policy.split(',') if p.strip() and p.strip() not in augment.POLICIES]
+  if unknown:
+    raise ConfigError(f'Unknown augment policies {unknown}; set --config.augment to a '
+                      f'comma-separated subset of {list(augment.POLICIES)} (or \'\' for none).')
+  if 'ema' in config and not 0 <= config.ema.decay < 1:
+    raise ConfigError(f'ema.decay={config.ema.decay} must be in [0, 1) (0 = off); set '
+                      '--config.ema.decay.')
 
 
 def validate_eval(config: ml_collections.ConfigDict) -> None:
@@ -97,6 +128,13 @@ def validate_eval(config: ml_collections.ConfigDict) -> None:
     # A warning, not an error: such configs train and evaluate fine, they keep no best step.
     logging.warning('eval.best_metric=%r is not computed by eval.metrics=%r: no best step will '
                     'be recorded.', best, ev.metrics)
+  if best == 'fid' and ev.num_samples < inception.FEATURE_DIM:
+    # Its bias depends on the sample count and shrinks as training improves, so a "best" FID on
+    # few samples can pick the wrong step; KID is unbiased at any count.
+    raise ConfigError(f'eval.best_metric=fid on eval.num_samples={ev.num_samples} (< '
+                      f'{inception.FEATURE_DIM}) is a biased FID; set '
+                      f'--config.eval.best_metric=kid or '
+                      f'--config.eval.num_samples>={inception.FEATURE_DIM}.')
   if 'inception' in metrics:
     try:
       data_dir.find(inception.WEIGHTS_FILE)  # Where fid.extract_features will look.

@@ -31,7 +31,8 @@ def run(config, data, n, parallel, x64):
   step, put_state, put_batch = train.parallelize(config, jax.devices()[:n])
   if x64:
     state = state.replace(**{k: _to_float64(getattr(state, k)) for k in (
-        'g_params', 'd_params', 'g_batch_stats', 'd_batch_stats', 'g_opt_state', 'd_opt_state')})
+        'g_params', 'd_params', 'g_batch_stats', 'd_batch_stats', 'g_opt_state', 'd_opt_state',
+        'g_ema_params')})
   pstate = put_state(state)
   batches = train.host_batches(config, data, 0)
   losses = []
@@ -44,7 +45,9 @@ def run(config, data, n, parallel, x64):
     losses.append([float(np.asarray(m[k]).reshape(-1)[0]) for k in ('d_loss', 'g_loss')])
   final = jax.device_get(train.unreplicate(config, pstate))
   flat = lambda tree: np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves(tree)])
-  g, d = flat(final.g_params), flat(final.d_params)
+  # G's average (when kept) and D's spectral-norm vectors are compared with the params.
+  g = flat((final.g_params, final.g_ema_params))
+  d = flat((final.d_params, final.d_batch_stats))
   return {'losses': losses, 'g': g.tolist(), 'd': d.tolist(), 'dtype': str(g.dtype)}
 
 
@@ -54,6 +57,14 @@ def variant(spec):
                 num_train_steps=10, batch_size=16, num_d_steps=2)
   if 'top_k' in options:  # From step 1 G learns from the best half of the global batch.
     config.top_k.update(min_fraction=0.5, decay=0.5, decay_every=1)
+  if 'toolbox' in options:  # DiffAugment's draws, the EMA, and per model its loss and norm.
+    config.augment = 'color,translation,cutout'
+    config.ema.update(decay=0.5, start_step=3)
+    if name == 'dcgan':
+      config.update_from_flattened_dict({'loss': 'hinge', 'dcgan.d_norm': 'spectral',
+                                         'dcgan.g_spectral_norm': True})
+    else:  # The MLP's D has no BatchNorm: WGAN-GP, whose interpolates mix the global batch.
+      config.update_from_flattened_dict({'loss': 'wasserstein', 'gp_lambda': 10.0})
   x64 = 'x64' in options
   jax.config.update('jax_enable_x64', x64)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)

@@ -124,7 +124,9 @@ def test_eval_settings_are_checked_at_start_up(tiny_config, monkeypatch, tmp_pat
       ({'eval.metrics': 'classifier,inceptoin'}, r"eval.metrics=.*Unknown metrics \['inceptoin'\]"),
       ({'eval.best_metric': 'fidd'}, "Unknown eval.best_metric 'fidd'"),
       ({'eval.num_samples': 0}, 'eval.num_samples=0 must be positive'),
-      ({'eval.every_steps': -1}, 'eval.every_steps=-1 must be >= 0')]:
+      ({'eval.every_steps': -1}, 'eval.every_steps=-1 must be >= 0'),
+      # FID's bias on 200 samples would rank steps by sample count, not quality.
+      ({'eval.metrics': 'inception', 'eval.best_metric': 'fid'}, 'is a biased FID.*kid')]:
     with pytest.raises(errors.ConfigError, match=message):
       validation.validate_config(tiny_config('dcgan', **{**on, **overrides}))
   validation.validate_config(tiny_config('dcgan', **on))  # The defaults pass.
@@ -136,4 +138,4 @@ def test_eval_settings_are_checked_at_start_up(tiny_config, monkeypatch, tmp_pat
   monkeypatch.setattr(data_dir, '_shared', lambda: tmp_path)
   with pytest.raises(errors.ConfigError, match='eval.metrics asks for inception.*inception_fid'):
     validation.validate_config(tiny_config('dcgan', **on, **{'eval.metrics': 'inception',
-                                                              'eval.best_metric': 'fid'}))
+                                                              'eval.best_metric': 'kid'}))

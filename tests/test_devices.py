@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow  # ~160 s: 10 runs, each compiling its step for 1,
 # BatchNorm (both nets); dropout and top-k's selection over the global batch (the MLP, 2 fakes
 # per device at 8). Float64 on the MLP only, which has all three: XLA:CPU's float64 convolutions
 # are slow enough to triple the test's time.
-VARIANTS = ('dcgan', 'vanilla:top_k', 'vanilla:top_k:x64')
+# The toolbox variants add DiffAugment and the EMA of G, with spectral norm and the hinge loss on
+# the DCGAN, WGAN-GP on the MLP.
+VARIANTS = ('dcgan', 'dcgan:toolbox', 'vanilla:top_k', 'vanilla:top_k:x64', 'vanilla:toolbox:x64')
 RUNS = ('pmap2', 'pmap8', 'shard_map8')
 
 

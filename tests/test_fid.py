@@ -134,9 +134,28 @@ def test_reference_statistics_cache(tmp_path):
     calls.append(1)
     return _features(0, 50, d=8)
 
-  kw = dict(dataset='toy', split='test', count=50, cache_dir=tmp_path)
+  kw = dict(source={'dataset': 'toy', 'split': 'test', 'count': 50}, cache_dir=tmp_path)
   first = fid.reference_statistics(compute, **kw)
   second = fid.reference_statistics(compute, **kw)
   assert len(calls) == 1
   np.testing.assert_array_equal(first['sigma'], second['sigma'])
   assert first['features'].shape == (50, 8)
+
+
+def test_reference_cache_key_follows_how_images_reach_the_size():
+  """dcgan_seed32 pads MNIST to 32x32, dcgan at image_size 32 resizes it bilinearly: different
+  reference images, so different cache entries (they once shared one)."""
+  from configs import dcgan, dcgan_seed32
+  from gan_jax import evaluate
+  padded, resized = dcgan_seed32.get_config(), dcgan.get_config()
+  resized.image_size = 32
+  assert padded.dataset.resize != resized.dataset.resize and padded.image_size == 32
+  reference = np.zeros((10, 32, 32, 1), np.float32)
+  paths = {fid.reference_cache_path(evaluate.reference_source(c, 'test', reference))
+           for c in (padded, resized)}
+  assert len(paths) == 2
+  # The count and the protocol version are in the key too.
+  source = evaluate.reference_source(padded, 'test', reference)
+  assert fid.reference_cache_path(source) != fid.reference_cache_path({**source, 'count': 11})
+  assert (fid.reference_cache_path(source)
+          != fid.reference_cache_path(source, version=fid.PROTOCOL_VERSION + 'x'))

@@ -51,7 +51,7 @@ def g_alone(data, loss, seed=0, num_steps=30):
   """The rise of D(G(z)) over `num_steps` g_steps against a fixed D (last 5 minus first 5)."""
   config = tiny(vanilla.get_config(), seed=seed, **{'optim.g_lr': 1e-3})
   _, state = _state(config, data)
-  g_step = jax.jit(functools.partial(steps.g_step, generator_loss=loss))
+  g_step = jax.jit(functools.partial(steps.g_step, loss=loss))
   fooled = []
   for i in range(num_steps):
     state, metrics = g_step(state, _batch(data, i, seed=seed),

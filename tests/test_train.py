@@ -54,16 +54,22 @@ def test_a_misspelt_config_key_is_an_error(tmp_path):
 
 def _leaves(state):
   return jax.tree.leaves((state.g_params, state.d_params, state.g_batch_stats,
-                          state.d_batch_stats, state.g_opt_state, state.d_opt_state, state.rng))
+                          state.d_batch_stats, state.g_opt_state, state.d_opt_state, state.rng,
+                          state.g_ema_params))
 
 
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_config, tmp_path):
-  config = tiny_config('dcgan', num_train_steps=6, num_d_steps=2)
+  # With the toolbox on, so that G's average, the spectral-norm vectors (in G) and DiffAugment's
+  # draws resume too; D keeps its BatchNorm statistics.
+  config = tiny_config('dcgan', num_train_steps=6, num_d_steps=2, loss='hinge',
+                       augment='translation,cutout', **{'ema.decay': 0.9, 'ema.start_step': 2,
+                                                        'dcgan.g_spectral_norm': True})
   train.train_and_evaluate(config, str(tmp_path / 'a'))
   config.num_train_steps = 12
   resumed = train.train_and_evaluate(config, str(tmp_path / 'a'))
   straight = train.train_and_evaluate(config, str(tmp_path / 'b'))
   assert int(resumed.step) == int(straight.step) == 12
+  assert resumed.g_ema_params and len(_leaves(resumed)) == len(_leaves(straight))
   for a, b in zip(_leaves(resumed), _leaves(straight)):
     np.testing.assert_array_equal(a, b)
 

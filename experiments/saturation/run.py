@@ -38,7 +38,7 @@ def gradient_norms(state, batch):
   """g_grad_norm and D(G(z)) of both losses on the same state, z and batch (no update kept)."""
   out = {}
   for loss in ('minimax', 'non_saturating'):
-    _, m = steps.g_step(state, batch, generator_loss=loss)
+    _, m = steps.g_step(state, batch, loss=loss)
     out[loss] = m['g_grad_norm']
   out['d_fake'] = m['g_fake']
   return out

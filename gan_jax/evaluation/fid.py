@@ -16,9 +16,11 @@ statistics are not mixed across protocols):
 """
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -154,7 +156,16 @@ def precision_recall(real_features, fake_features, *, k=3, chunk=1000):
 
 
 def all_metrics(real_features, fake_features, *, kid_subsets=100, kid_subset_size=1000, k=3):
-  """FID, KID (mean, std), precision and recall of fake vs real features, as a flat dict."""
+  """FID, KID (mean, std), precision and recall of fake vs real features, as a flat dict.
+
+  FID on fewer samples than the 2048 feature dimensions is biased upwards (a rank-deficient
+  covariance): it is still reported, with a warning; rank such runs by KID, which is unbiased.
+  """
+  n = min(len(real_features), len(fake_features))
+  if n < inception.FEATURE_DIM:
+    logging.warning('FID on %d samples (< %d features) is biased upwards and not comparable '
+                    'with published 10k-sample FIDs; compare KID instead.', n,
+                    inception.FEATURE_DIM)
   kid_mean, kid_std = kernel_inception_distance(
       fake_features, real_features, num_subsets=kid_subsets, subset_size=kid_subset_size)
   precision, recall = precision_recall(real_features, fake_features, k=k)
@@ -169,24 +180,31 @@ def cache_dir_path(cache_dir=None):
   return Path(cache_dir or os.environ.get('GAN_JAX_CACHE') or Path.home() / '.cache' / 'gan_jax')
 
 
-def reference_cache_path(*, dataset, split, count, cache_dir=None, version=PROTOCOL_VERSION):
-  key = f'{dataset}|{split}|{count}|{version}'
-  digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+def reference_cache_path(source, *, cache_dir=None, version=PROTOCOL_VERSION):
+  """The cache file of a reference set described by `source`.
+
+  `source` is a dict of everything that changes the reference images (see
+  `evaluate.reference_source`: dataset, split, count, image size, resize method); its JSON and
+  the protocol version are hashed into the name, so two configs that feed Inception different
+  images never share an entry.
+  """
+  key = json.dumps({**source, 'protocol': version}, sort_keys=True)
+  digest = hashlib.sha1(key.encode()).hexdigest()[:12]
   safe = lambda s: ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in str(s))  # noqa
-  return cache_dir_path(cache_dir) / 'fid_stats' / (
-      f'{safe(dataset)}_{safe(split)}_{count}_{digest}.npz')
+  name = '_'.join(safe(source.get(k, '')) for k in ('dataset', 'split', 'count'))
+  return cache_dir_path(cache_dir) / 'fid_stats' / f'{name}_{digest}.npz'
 
 
-def reference_statistics(compute_features, *, dataset, split, count, cache_dir=None,
-                         keep_features=True):
-  """Cached {'mu', 'sigma'[, 'features']} of a reference set, keyed by
-  (dataset, split, count, PROTOCOL_VERSION).
+def reference_statistics(compute_features, *, source, cache_dir=None, keep_features=True):
+  """Cached {'mu', 'sigma'[, 'features']} of a reference set, keyed by `source` (a dict with at
+  least 'count') and PROTOCOL_VERSION.
 
   `compute_features` is a zero-argument callable returning (count, 2048) features; it runs only
   on a cache miss. Features (float32, 8 MB per 1000 images) are kept for KID and
   precision/recall unless keep_features=False.
   """
-  path = reference_cache_path(dataset=dataset, split=split, count=count, cache_dir=cache_dir)
+  count = source['count']
+  path = reference_cache_path(source, cache_dir=cache_dir)
   if path.is_file():
     with np.load(path) as cached:
       stats = dict(cached)

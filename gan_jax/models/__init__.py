@@ -26,8 +26,10 @@ def _dcgan(config, shape, num_classes, axis_name):
   size, channels = shape[0], shape[-1]
   kw = dict(image_size=size, width=config.dcgan.width, kernel_size=config.dcgan.kernel_size,
             num_classes=num_classes, axis_name=axis_name)
-  return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl, **kw),
-          DCGANDiscriminator(**kw))
+  return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl,
+                         batch_norm=config.dcgan.get('g_batch_norm', True),
+                         spectral_norm=config.dcgan.get('g_spectral_norm', False), **kw),
+          DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'), **kw))
 
 
 def _dcgan_seed32(config, shape, num_classes, axis_name):

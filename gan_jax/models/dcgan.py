@@ -37,46 +37,67 @@ class DCGANGenerator(nn.Module):
   kernel_size: int = 4
   num_classes: int = 0
   upsample_impl: str = 'auto'
+  batch_norm: bool = True  # The paper's; without it the hidden layers carry biases.
+  spectral_norm: bool = False  # On every layer as well (SAGAN, BigGAN).
   axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
     n = num_upsamplings(self.image_size)
     start = self.image_size >> n
+    sn = lambda layer, x: layers.apply_layer(  # noqa: E731
+        layers.spectral_norm(layer, self.spectral_norm), x, train=train)
+    norm = lambda x: (layers.batch_norm(train, self.axis_name)(x)  # noqa: E731
+                      if self.batch_norm else x)
     x = z
     if self.num_classes:  # Mirza & Osindero: the label enters G together with z.
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
     features = self.width * 2 ** (n - 1)
-    x = nn.Dense(start * start * features, use_bias=False, kernel_init=_init)(x)
+    bias = not self.batch_norm
+    x = sn(nn.Dense(start * start * features, use_bias=bias, kernel_init=_init), x)
     x = x.reshape((z.shape[0], start, start, features))
-    x = nn.relu(layers.batch_norm(train, self.axis_name)(x))
+    x = nn.relu(norm(x))
     for i in range(n - 1):
-      x = Upsample(features // 2 ** (i + 1), self.kernel_size, impl=self.upsample_impl)(x)
-      x = nn.relu(layers.batch_norm(train, self.axis_name)(x))
-    x = Upsample(self.channels, self.kernel_size, use_bias=True, impl=self.upsample_impl)(x)
+      x = sn(Upsample(features // 2 ** (i + 1), self.kernel_size, use_bias=bias,
+                      impl=self.upsample_impl), x)
+      x = nn.relu(norm(x))
+    x = sn(Upsample(self.channels, self.kernel_size, use_bias=True, impl=self.upsample_impl), x)
     return jnp.tanh(x)
 
 
+D_NORMS = ('batch', 'spectral', 'none')
+
+
 class DCGANDiscriminator(nn.Module):
+  """`norm`: 'batch' (the paper's BatchNorm after every conv but the first), 'spectral' (every
+  layer spectrally normalised and no BatchNorm, Miyato et al. 2018) or 'none' (WGAN-GP's D,
+  whose gradient penalty needs examples that do not mix)."""
   image_size: int = 28
   width: int = 64
   kernel_size: int = 4
   num_classes: int = 0
+  norm: str = 'batch'
   axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
+    if self.norm not in D_NORMS:
+      raise ValueError(f'Unknown D norm {self.norm!r}; choose one of {D_NORMS}.')
     n = num_upsamplings(self.image_size)
+    spectral = self.norm == 'spectral'
     if self.num_classes:  # The label enters D as constant one-hot planes beside the image.
       planes = layers.one_hot_labels(labels, self.num_classes)[:, None, None, :]
       x = jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], self.num_classes))], -1)
     k = (self.kernel_size, self.kernel_size)
     for i in range(n):
-      x = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=i == 0, kernel_init=_init)(x)
-      if i > 0:  # No BatchNorm on D's input layer.
+      batch_norm = self.norm == 'batch' and i > 0  # No BatchNorm on D's input layer.
+      conv = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=not batch_norm, kernel_init=_init)
+      x = layers.apply_layer(layers.spectral_norm(conv, spectral), x, train=train)
+      if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Dense(1, kernel_init=_init)(x.reshape((x.shape[0], -1)))[:, 0]
+    dense = layers.spectral_norm(nn.Dense(1, kernel_init=_init), spectral)
+    return layers.apply_layer(dense, x.reshape((x.shape[0], -1)), train=train)[:, 0]
 
 
 def _upsample_nearest(x):

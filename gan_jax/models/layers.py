@@ -1,5 +1,5 @@
 """Layers shared by the generators and discriminators."""
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -8,6 +8,19 @@ import jax.numpy as jnp
 # The name of the device axis under pmap / shard_map: BatchNorm averages its statistics over it,
 # dropout draws its mask for the global batch along it, and the steps average gradients over it.
 AXIS = 'batch'
+
+
+def global_rows(draw, rng, local_num: int, axis_name: Optional[str]):
+  """`draw(rng, num)` for the global batch, then this device's `local_num` rows.
+
+  Drawing per device would make the numbers depend on the device count; drawing globally and
+  slicing costs a little redundant generation and keeps runs over 1 or 8 devices identical.
+  Latents, labels, DiffAugment's transforms and the gradient penalty's mixing weights all do so.
+  """
+  if axis_name is None:
+    return draw(rng, local_num)
+  rows = draw(rng, local_num * jax.lax.axis_size(axis_name))
+  return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * local_num, local_num)
 
 
 class Dropout(nn.Module):
@@ -40,11 +53,37 @@ class Dropout(nn.Module):
     return jnp.where(keep, x / (1.0 - self.rate), 0.0)
 
 
+# Momentum 0.9 as PyTorch's 0.1: running statistics follow G and D quickly. gan_jax.ema relies on
+# every BatchNorm using it.
+BN_MOMENTUM = 0.9
+
+
 def batch_norm(train: bool, axis_name: Optional[str], name: Optional[str] = None):
   # Statistics over the global batch (pmean across devices), so results do not depend on how
-  # many devices share it. Momentum 0.9 as PyTorch's 0.1: running stats follow G and D quickly.
+  # many devices share it.
   return nn.BatchNorm(use_running_average=not train, axis_name=axis_name if train else None,
-                      momentum=0.9, epsilon=1e-5, name=name)
+                      momentum=BN_MOMENTUM, epsilon=1e-5, name=name)
+
+
+def spectral_norm(layer: nn.Module, enabled: bool) -> Any:
+  """`layer` with its weight matrices divided by their largest singular value (Miyato et al.
+  2018), estimated by one power iteration per training-mode call, or `layer` as it is.
+
+  Call the result with `update_stats=train` when enabled (see `apply_layer`). The power-iteration
+  vectors live in the 'batch_stats' collection beside BatchNorm's statistics: like them they
+  change in training mode only and travel with the state into every step, device and
+  checkpoint. They need no averaging across devices: they depend only on the weights, which
+  every device holds identically. Conv kernels (H, W, I, O) are normalised as (H*W*I, O)
+  matrices, which have the singular values of the (O, H*W*I) view of the paper.
+  """
+  return nn.SpectralNorm(layer) if enabled else layer
+
+
+def apply_layer(layer, x, *, train: bool):
+  """Calls a layer that spectral_norm may have wrapped."""
+  if isinstance(layer, nn.SpectralNorm):
+    return layer(x, update_stats=train)
+  return layer(x)
 
 
 def one_hot_labels(labels, num_classes: int):
