@@ -116,6 +116,26 @@ def _same_architecture(saved, meta) -> bool:
   return saved == meta
 
 
+def _restore_state(mngr: ocp.CheckpointManager, step: int, target):
+  """The saved state of `step` in `target`'s structure.
+
+  Checkpoints written before G's moving average joined the state have no g_ema_params: they
+  restore without it, and a run that now keeps an average starts it from the restored G.
+  """
+  restore = lambda t: mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(t)))['state']
+  try:
+    return restore(target)
+  except Exception:  # pylint: disable=broad-except
+    if 'g_ema_params' not in target:
+      raise
+    restored = restore({k: v for k, v in target.items() if k != 'g_ema_params'})
+    restored['g_ema_params'] = restored['g_params'] if target['g_ema_params'] else {}
+    logging.info('Checkpoint %d has no EMA of G; %s.', step, 'starting it from the restored G'
+                 if target['g_ema_params'] else 'none is kept')
+    return restored
+
+
 def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
                        meta, *, step: Optional[int] = None) -> steps.GANState:
   """The latest readable checkpoint into `state`'s structure, or `state` when there is none.
@@ -141,8 +161,7 @@ def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
           f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
           f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
     try:
-      restored = mngr.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(target)))['state']
+      restored = _restore_state(mngr, step, target)
     except Exception as e:  # pylint: disable=broad-except
       unreadable.append((step, e))
       continue

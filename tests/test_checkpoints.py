@@ -86,6 +86,34 @@ def test_checkpoints_from_before_the_prior_joined_the_fingerprint_still_restore(
   assert not checkpoints._same_architecture({**meta, 'prior': 'uniform'}, meta)
 
 
+@pytest.mark.parametrize('ema_now', [False, True])
+def test_checkpoints_from_before_the_ema_restore(tiny_config, tmp_path, ema_now):
+  """A state saved without g_ema_params (as every checkpoint before the EMA of G) restores;
+  a run that now keeps an average starts it from the restored G."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  config = tiny_config('vanilla', **{'ema.decay': 0.9 if ema_now else 0.0})
+  state = checkpoints.create_train_state(config, data_shape=(28, 28, 1), num_classes=0)
+  state = state.replace(g_params=jax.tree.map(lambda x: x + 1.0, state.g_params), step=5)
+  meta = checkpoints.architecture(config, state)
+  old = flax.serialization.to_state_dict(state)
+  del old['g_ema_params']
+  mngr = checkpoints.checkpoint_manager(str(tmp_path), config)
+  mngr.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(old),
+                                       meta=ocp.args.JsonSave(meta)))
+  mngr.wait_until_finished()
+  fresh = checkpoints.create_train_state(config, data_shape=(28, 28, 1), num_classes=0)
+  restored = checkpoints.restore_checkpoint(mngr, fresh, meta)
+  assert int(restored.step) == 5
+  np.testing.assert_array_equal(jax.tree.leaves(restored.g_params)[0],
+                                jax.tree.leaves(state.g_params)[0])
+  if ema_now:
+    for a, b in zip(jax.tree.leaves(restored.g_ema_params), jax.tree.leaves(state.g_params)):
+      np.testing.assert_array_equal(a, b)
+  else:
+    assert not restored.g_ema_params
+
+
 def _poisoned(parallelize, at_call, poison):
   """train.parallelize whose step's output is poisoned from call `at_call` on."""
   def wrapped(config, devices=None):
