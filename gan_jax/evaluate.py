@@ -10,6 +10,9 @@ grid, TensorBoard scalars `eval/<metric>` in WORKDIR, and prints a table. Nothin
 the Inception weights come from $GAN_JAX_DATA_DIR (or ../shared/data), the classifiers are
 package data.
 
+G is the run's EMA generator when it keeps one (gan_jax/ema.py), else the raw G; --raw_generator
+evaluates the raw G of such a run (into eval/step_<N>_raw).
+
 Protocol (README, "Evaluation"): `num_samples` samples from G in inference mode (z from the
 config's prior with --seed; a conditional G gets labels 0, 1, ..., 9, 0, ... in turn) against
 the first `num_samples` images of the dataset's eval split (config.dataset.eval_split, at the

@@ -18,8 +18,10 @@ def _read(workdir, step):
 
 
 def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_config, tmp_path):
+  # With an EMA of G: training evaluates the EMA generator, as the CLI does by default.
   config = tiny_config('cgan', num_train_steps=8, checkpoint_every_steps=4,
-                       **{'eval.every_steps': 4, 'eval.num_samples': 200})
+                       **{'eval.every_steps': 4, 'eval.num_samples': 200, 'ema.decay': 0.5,
+                          'ema.start_step': 2})
   train.train_and_evaluate(config, str(tmp_path))
   results = {step: _read(tmp_path, step) for step in (4, 8)}
   for r in results.values():
@@ -32,6 +34,12 @@ def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_
                             seed=config.seed, progress=False)
   for name in ('classifier_score', 'fcd', 'label_accuracy'):
     assert abs(again[name] - results[8][name]) <= 1e-5 * abs(again[name]) + 1e-6, name
+  # --raw_generator evaluates the raw G instead: other numbers, in their own folder.
+  evaluate.run(str(tmp_path), step=8, num_samples=200, metrics='classifier', seed=config.seed,
+               raw_generator=True)
+  with open(os.path.join(tmp_path, 'eval', 'step_0000008_raw', 'metrics.json')) as f:
+    raw = json.load(f)
+  assert raw['protocol']['generator'] == 'raw' and abs(raw['fcd'] - again['fcd']) > 1e-3
   # 8 steps in, G is far from MNIST: FCD far above real test images' (~0.01, tested in
   # test_classifier_metrics.py) and its conditioning barely learnt.
   assert results[8]['fcd'] > 1.0 and results[8]['label_accuracy'] < 0.5
