@@ -1,5 +1,6 @@
 """Bad inputs end in one line naming the problem and the fix, exit 1, and nothing overwritten."""
 import os
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize('overrides, message', [
     ({'model': 'resnet'}, "Unknown model 'resnet'; set --config.model to one of"),
-    ({'loss': 'wasserstein'}, "Unknown loss 'wasserstein'; set --config.loss to one of"),
+    ({'loss': 'wgan'}, "Unknown loss 'wgan'; set --config.loss to one of"),
+    ({'dcgan.d_norm': 'layer'}, "Unknown dcgan.d_norm 'layer'"),
+    # BatchNorm mixes the examples: the penalty would constrain another function.
+    ({'loss': 'wasserstein', 'gp_lambda': 10.0}, 'The gradient penalty needs a D without '
+                                                 'BatchNorm: set --config.dcgan.d_norm=none'),
+    ({'gp_lambda': -1.0}, 'gp_lambda=-1.0 must be >= 0'),
+    ({'augment': 'translation,rotate'}, "Unknown augment policies ['rotate']"),
+    ({'ema.decay': 1.0}, 'ema.decay=1.0 must be in [0, 1)'),
     ({'prior': 'laplace'}, "Unknown prior 'laplace'"),
     ({'optim.name': 'lamb'}, "Unknown optim.name 'lamb'"),
     ({'image_size': 30}, 'DCGAN cannot make 30x30 images'),
@@ -26,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ({'batch_size': 0}, 'batch_size=0 must be a positive multiple'),
 ])
 def test_invalid_settings_are_config_errors(tiny_config, overrides, message):
-  with pytest.raises(errors.ConfigError, match=message.replace('(', r'\(').replace('.', r'\.')):
+  with pytest.raises(errors.ConfigError, match=re.escape(message)):
     validation.validate_config(tiny_config('dcgan', **overrides))
 
 
