@@ -33,6 +33,7 @@ def _run(cmd):
   return proc.stderr
 
 
+@pytest.mark.slow  # ~45 s: two starts of `python -m gan_jax.main`; resume is also tested in-process.
 def test_main_trains_writes_outputs_and_resumes(tmp_path):
   log = _run(_main(tmp_path, '--config.num_train_steps=24'))
   assert 'G params: ' in log and 'D params: ' in log
