@@ -200,15 +200,15 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       critic = lambda x: _discriminate(state, d_params, stats, x, labels, drop_rng)
       gp, _ = losses.gradient_penalty(critic, real, fake, eps)
     total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp
-    return total, (value, real_logits, fake_logits, stats, r1, gp)
+    return total, (real_logits, fake_logits, stats, r1, gp)
 
-  (_, (loss_value, real_logits, fake_logits, stats, r1, gp)), grads = jax.value_and_grad(
+  (loss_value, (real_logits, fake_logits, stats, r1, gp)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.d_params)
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, updates)
   metrics = _pmean({
-      'd_loss': loss_value,  # D's loss alone, without the penalties (they have their own).
+      'd_loss': loss_value,  # What D minimises: its loss plus the penalties (also on their own).
       # D(x) and D(G(z)) read D's output as a logit, which it is for the cross-entropy losses;
       # for hinge / least squares / Wasserstein compare d_gap instead.
       'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),

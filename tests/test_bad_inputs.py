@@ -94,10 +94,10 @@ def test_main_ends_a_bad_run_with_one_line_and_writes_nothing(tmp_path):
   (tmp_path / 'notes.txt').write_text('mine')
   proc = subprocess.run(
       [sys.executable, '-m', 'gan_jax.main', '--config=configs/dcgan.py',
-       f'--workdir={tmp_path}', '--config.loss=wasserstein'],
+       f'--workdir={tmp_path}', '--config.loss=wgan'],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1
   last = proc.stderr.strip().splitlines()[-1]
-  assert "Unknown loss 'wasserstein'" in last and '--config.loss' in last
+  assert "Unknown loss 'wgan'" in last and '--config.loss' in last
   assert 'Traceback' not in proc.stderr
   assert os.listdir(tmp_path) == ['notes.txt']
