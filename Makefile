@@ -25,7 +25,8 @@ $(VENV)/.installed: requirements.txt
 
 # Two workers, one per core; a test module stays on one worker (--dist loadfile), so module
 # fixtures (MNIST, the Inception weights, the device-equivalence subprocess) load once. On a
-# fresh clone the fast tier took 515 s this way and 579 s spread test by test (--dist load).
+# fresh clone the fast tier took 515 s this way and 579 s spread test by test (--dist load);
+# with the toolbox's tests it took 590 s.
 # `make test` is the fast tier; the tests marked slow (multi-process, device counts, the fault
 # test, the evaluation CLI) run in `make test-slow`, and both in `make test-all`. CI runs both.
 PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
