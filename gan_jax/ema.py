@@ -77,10 +77,7 @@ def standing_batch_stats(state, params, z, labels=None):
 def standing_latents(state, num: int = STANDING_BATCH):
   """(z, labels) of the standing statistics: fixed per run, so every call gives the same G."""
   rng = jax.random.fold_in(state.rng, 0x57A4D)  # Not the training stream.
-  if state.prior == 'normal':
-    z = jax.random.normal(rng, (num, state.latent_dim))
-  else:
-    z = jax.random.uniform(rng, (num, state.latent_dim), minval=-1.0, maxval=1.0)
+  z = layers.sample_latent(rng, num, state.latent_dim, state.prior)
   return z, (jnp.arange(num) % state.num_classes) if state.num_classes else None
 
 
@@ -89,9 +86,8 @@ def sampling_state(state, *, use_ema: bool = True):
   when the run keeps an average and `use_ema`, else `state` itself (the raw G)."""
   if not use_ema or not state.g_ema_params:
     return state
-  stats = flax.traverse_util.flatten_dict(flax.core.unfreeze(state.g_batch_stats))
-  if any(_is_bn_statistic(path) for path in stats):
+  stats = state.g_batch_stats
+  if any(_is_bn_statistic(path) for path in flax.traverse_util.flatten_dict(
+      flax.core.unfreeze(stats))):
     stats = standing_batch_stats(state, state.g_ema_params, *standing_latents(state))
-  else:
-    stats = state.g_batch_stats
   return state.replace(g_params=state.g_ema_params, g_batch_stats=stats)

@@ -22,7 +22,7 @@ from gan_jax import augment as diff_augment
 from gan_jax import ema
 from gan_jax import losses
 from gan_jax.models import layers
-from gan_jax.models.layers import AXIS
+from gan_jax.models.layers import AXIS, sample_latent  # noqa: F401 (steps.sample_latent is API)
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -48,15 +48,6 @@ class GANState:
   num_classes: int = flax.struct.field(pytree_node=False, default=0)
   # The exponential moving average of G's params (gan_jax/ema.py); {} when the run keeps none.
   g_ema_params: Any = flax.struct.field(default_factory=dict)
-
-
-def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.Array:
-  """z ~ N(0, I) or U(-1, 1)^d, the two priors of the seeds."""
-  if prior == 'normal':
-    return jax.random.normal(rng, (num, latent_dim))
-  if prior == 'uniform':
-    return jax.random.uniform(rng, (num, latent_dim), minval=-1.0, maxval=1.0)
-  raise ValueError(f'Unknown prior {prior!r}; choose normal or uniform.')
 
 
 def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,

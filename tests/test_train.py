@@ -79,7 +79,9 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_config, tmp_p
     train.train_and_evaluate(tiny_config('vanilla'), str(tmp_path / 'a'))
 
 
-@pytest.mark.parametrize('parallel', ['pmap', 'shard_map'])
+# shard_map's run (~50 s) joins the slow tier; pmap's stays fast. Both share one code path above
+# the step, and test_devices.py checks that the two steps compute the same run.
+@pytest.mark.parametrize('parallel', ['pmap', pytest.param('shard_map', marks=pytest.mark.slow)])
 def test_several_steps_per_call_train_as_one_step_per_call(tiny_config, tmp_path, parallel):
   # The MLP (dropout, BatchNorm, k = 2) compiles in seconds; 12 steps in calls of 3.
   config = lambda per_call, steps=12: tiny_config(

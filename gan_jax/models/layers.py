@@ -23,6 +23,15 @@ def global_rows(draw, rng, local_num: int, axis_name: Optional[str]):
   return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * local_num, local_num)
 
 
+def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.Array:
+  """z ~ N(0, I) or U(-1, 1)^d, the two priors of the seeds."""
+  if prior == 'normal':
+    return jax.random.normal(rng, (num, latent_dim))
+  if prior == 'uniform':
+    return jax.random.uniform(rng, (num, latent_dim), minval=-1.0, maxval=1.0)
+  raise ValueError(f'Unknown prior {prior!r}; choose normal or uniform.')
+
+
 class Dropout(nn.Module):
   """Dropout whose mask is drawn for the global batch and sliced for this device.
 
