@@ -41,6 +41,19 @@ def test_inception_matches_reference(params):
 
 
 @needs_weights
+def test_every_conv_path_computes_the_same_features(params):
+  # The per-layer choices (inception.pick_impl) and the per-image stem are speed choices only.
+  images = np.random.default_rng(1).integers(0, 256, (3, 96, 96, 3), np.uint8)
+  run = jax.jit(inception.apply, static_argnames=('impl', 'stem_per_image'))
+  base = np.asarray(run(params, images, impl='xla', stem_per_image=False))
+  assert np.abs(base).mean() > 0.1  # Features, not zeros.
+  for impl in inception.CONV_IMPLS + ('auto',):
+    for stem_per_image in (False, True):
+      np.testing.assert_allclose(run(params, images, impl=impl, stem_per_image=stem_per_image),
+                                 base, rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image}')
+
+
+@needs_weights
 def test_grayscale_folding_matches_tiled_rgb(params):
   gray = np.random.default_rng(0).integers(0, 256, (2, 80, 80, 1), np.uint8)
   folded = np.asarray(apply_inception(params, gray))
