@@ -1,6 +1,6 @@
 """Measures, over seeds, every training outcome that a test asserts with a bound (not collected).
 
-  python -m tests.margins toy1d steps --seeds=0,1,2,3,4,5
+  python -m tests.margins toy1d steps toolbox --seeds=0,1,2,3,4,5
 
 A GAN trajectory is chaotic and XLA:CPU rounds differently on AVX2 and AVX-512 cores, so the
 same seed ends elsewhere on another machine. A test's bound must therefore hold over many seeds
@@ -15,6 +15,7 @@ import numpy as np
 from configs import default
 from gan_jax import input_pipeline
 from tests import test_steps
+from tests import test_toolbox
 from tests import test_toy1d
 
 # name -> (measure(seed) -> {quantity: value}, {quantity: ('<' or '>', the test's bound)}).
@@ -43,6 +44,10 @@ def _steps(seed):
   return out
 
 
+def _toolbox(seed):
+  return {'gp ratio': test_toolbox.gradient_penalty_ratio(_mnist(), seed=seed)}
+
+
 _DATA = {}
 
 
@@ -61,6 +66,7 @@ MEASURES = {
                        'd_fake pack1': ('<', 0.5), 'd_fake pack4': ('<', 0.5),
                        'g rise non_saturating': ('>', 0.025), 'g rise minimax': ('>', 0.025),
                        'r1 flat/free': ('<', 0.5), 'r1 d_real': ('>p', 0.5)}),
+    'toolbox': (_toolbox, {'gp ratio': ('<', test_toolbox.GP_RATIO_BOUND)}),
 }
 
 

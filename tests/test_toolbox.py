@@ -134,13 +134,19 @@ def test_diffaugment_reaches_d_in_both_steps_and_is_off_by_default(mnist):
   assert float(again[1]['d_loss']) == float(plain['d_loss'])
 
 
-def test_the_gradient_penalty_enters_d_step_with_its_lambda(mnist):
+# The penalty with lambda 10 over the penalty with lambda 0, 30 D steps in: 0.013-0.045 over seeds
+# 0-5 (`python -m tests.margins toolbox`), so a bound of 0.25 leaves 5.5x.
+GP_RATIO_BOUND = 0.25
+
+
+def gradient_penalty_ratio(data, seed=0):
   """The Wasserstein loss alone lets D's input gradients grow; with lambda = 10 D's step keeps
-  them near norm 1: after 30 steps from the same start the penalty is far smaller."""
-  config = tiny(vanilla.get_config(), loss='wasserstein', gp_lambda=10.0,
+  them near norm 1. Returns penalty(lambda 10) / penalty(lambda 0) after 30 steps from one start,
+  and checks on the way that d_loss is what D minimises: E D(G(z)) - E D(x) + lambda * penalty."""
+  config = tiny(vanilla.get_config(), loss='wasserstein', gp_lambda=10.0, seed=seed,
                 **{'optim.d_lr': 1e-3, 'mlp.dropout': 0.0})
-  start = _state(config, mnist)
-  batches = [jax.tree.map(lambda x: x[0], _batch(mnist, i)) for i in range(31)]
+  start = _state(config, data)
+  batches = [jax.tree.map(lambda x: x[0], _batch(data, i)) for i in range(31)]
   penalties = {}
   for gp_lambda in (0.0, 10.0):
     d_step = jax.jit(lambda s, b, g=gp_lambda: steps.d_step(s, b, loss='wasserstein',
@@ -148,11 +154,14 @@ def test_the_gradient_penalty_enters_d_step_with_its_lambda(mnist):
     state = start
     for batch in batches[:30]:
       state, metrics = d_step(state, batch)
-      # d_loss is what D minimises: E D(G(z)) - E D(x) + lambda * penalty.
       assert float(metrics['d_loss']) == pytest.approx(
           -float(metrics['d_gap']) + gp_lambda * float(metrics['d_gp']), rel=1e-4, abs=1e-5)
     # Measured by a step with the penalty on (metrics are taken before its update).
     _, metrics = jax.jit(lambda s, b: steps.d_step(s, b, loss='wasserstein', gp_lambda=10.0))(
         state, batches[30])
     penalties[gp_lambda] = float(metrics['d_gp'])
-  assert penalties[10.0] < 0.25 * penalties[0.0], penalties
+  return penalties[10.0] / penalties[0.0]
+
+
+def test_the_gradient_penalty_enters_d_step_with_its_lambda(mnist):
+  assert gradient_penalty_ratio(mnist) < GP_RATIO_BOUND
