@@ -34,7 +34,7 @@ def get_config():
   config.dcgan = ml_collections.ConfigDict()
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4
-  config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose' or 'subpixel'.
+  config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.
   config.dcgan.g_batch_norm = True  # The paper's BatchNorm in G's hidden layers.
   config.dcgan.g_spectral_norm = False  # Spectral norm on G's layers too (SAGAN, BigGAN).
   # D's normalisation: 'batch' (the paper's), 'spectral' (Miyato et al. 2018: every layer, no

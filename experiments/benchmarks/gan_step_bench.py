@@ -44,6 +44,8 @@ NETS = {
     'vanilla': ('vanilla', (28, 28, 1), {}),
     # The before of the sub-pixel Upsample: plain lax.conv_transpose, what nn.ConvTranspose does.
     'dcgan_convT': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'conv_transpose'}),
+    # The sub-pixel form that was the CPU default before 'dot_grad'.
+    'dcgan_subpixel': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'subpixel'}),
 }
 SECTIONS = ('peak', 'throughput', 'multi_step', 'cache', 'memory', 'scaling')
 
@@ -117,7 +119,7 @@ def torch_nets(net, config):
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   lrelu = lambda: nn.LeakyReLU(0.2)
-  if net in ('dcgan', 'dcgan_convT'):
+  if net in ('dcgan', 'dcgan_convT', 'dcgan_subpixel'):
     w, k = config.dcgan.width, config.dcgan.kernel_size
     assert (w, k) == (64, 4), 'mirrored for the 28x28, width 64, kernel 4 DCGAN only'
     # SAME for kernel 4, stride 2 on even sizes pads 1 on each side: torch's padding=1.

@@ -23,7 +23,7 @@ LAYERS = [
     ('14x14x64->28x28x1 k4', 14, 64, 1, 4, 'SAME'),
     ('14x14x64->28x28x32 k4', 14, 64, 32, 4, 'SAME'),
 ]
-IMPLS = ('conv_transpose', 'subpixel')
+IMPLS = ('conv_transpose', 'subpixel', 'dot_grad')
 
 
 def bench_layer(batch, hw, cin, cout, k, padding, reps):
