@@ -194,16 +194,16 @@ def fetch_metrics(config, history) -> list:
   return fetched
 
 
-def evaluate_during_training(config, workdir: str, state: steps.GANState, best):
-  """Runs config.eval's metrics on host `state`'s sampling generator (the EMA one when the run
-  keeps one), writes them, returns the updated best.
+def evaluate_during_training(config, workdir: str, sampler: steps.GANState, best):
+  """Runs config.eval's metrics on `sampler` (the run's sampling generator, `ema.sampling_state`:
+  the EMA one when the run keeps one), writes them, returns the updated best.
 
   Every process computes the same numbers (the best step goes into every process's checkpoint
   metadata); process 0 alone writes and logs them.
   """
-  step = int(state.step)
+  step = int(sampler.step)
   metrics = evaluation.parse_metrics(config.eval.metrics)
-  results = evaluate.evaluate(config, ema.sampling_state(state),
+  results = evaluate.evaluate(config, sampler,
                               num_samples=config.eval.num_samples, metrics=metrics,
                               seed=config.seed, progress=False)
   evaluate.write_results(workdir, step, results, evaluate.protocol(
@@ -281,16 +281,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         logging.info(_console_line(step, config.num_train_steps, mean,
                                    (step - step_log) / max(now - t_log, 1e-9)))
         history, t_log, step_log = [], now, step
+      # The sampling generator (for the EMA one, standing statistics from a 2,048-sample pass),
+      # built once for a step that both samples a grid and evaluates.
+      sampler = None
       if is_image and (step % config.sample_every_steps == 0 or last):
-        grid = images.sample_grid(config, ema.sampling_state(unreplicate(config, pstate)),
-                                  z_fixed, labels_fixed)
+        sampler = ema.sampling_state(jax.device_get(unreplicate(config, pstate)))
+        grid = images.sample_grid(config, sampler, z_fixed, labels_fixed)
         if jax.process_index() == 0:
           images.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid)
         writer.write_images(step, {'samples': grid[None]})
       if is_image and config.eval.every_steps and (
           step % config.eval.every_steps == 0 or step == config.num_train_steps):
-        best = evaluate_during_training(config, workdir, jax.device_get(
-            unreplicate(config, pstate)), best)
+        if sampler is None:
+          sampler = ema.sampling_state(jax.device_get(unreplicate(config, pstate)))
+        best = evaluate_during_training(config, workdir, sampler, best)
       if step % config.checkpoint_every_steps == 0 or last:
         # Checkpoints keep their own cadence: the steps since the last log step are checked
         # here, and save_checkpoint checks the state, so a diverged run is never saved.
