@@ -262,7 +262,7 @@ def alternate(runners, reps, target_s):
   return per_step, counts
 
 
-def matmul_peak(reps, n=4096):
+def matmul_peak(reps, n=4096, with_torch=True):
   """Median and best GFLOP/s of an n x n float32 matmul, JAX and (if installed) torch."""
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
   b = jax.random.normal(jax.random.PRNGKey(1), (n, n))
@@ -276,6 +276,8 @@ def matmul_peak(reps, n=4096):
     dot(a, b).block_until_ready()
     times.append(time.perf_counter() - t0)
   out['jax'] = (flops / statistics.median(times) / 1e9, flops / min(times) / 1e9)
+  if not with_torch:
+    return out
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:

@@ -29,18 +29,15 @@ def record_convs(params, size):
   names = {id(leaf['kernel']): '/'.join(str(k.key) for k in path)
            for path, leaf in jax.tree_util.tree_flatten_with_path(
                params, is_leaf=lambda x: isinstance(x, dict) and 'kernel' in x)[0]}
-  seen, plain = [], inception._conv  # pylint: disable=protected-access
+  seen = []
 
   def recording(x, p, *, stride=1, same=True, relu=True, impl='auto'):
     seen.append(Conv(names.get(id(p['kernel']), 'conv (grayscale-folded)'), x.shape,
                      p['kernel'].shape, stride, same))
-    return plain(x, p, stride=stride, same=same, relu=relu, impl=impl)
+    return inception._conv(  # pylint: disable=protected-access
+        x, p, stride=stride, same=same, relu=relu, impl=impl)
 
-  inception._conv = recording  # pylint: disable=protected-access
-  try:
-    inception.apply(params, jnp.zeros((1, size, size, 3), jnp.uint8))
-  finally:
-    inception._conv = plain  # pylint: disable=protected-access
+  inception.apply(params, jnp.zeros((1, size, size, 3), jnp.uint8), conv_fn=recording)
   return seen
 
 

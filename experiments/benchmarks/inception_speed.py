@@ -18,14 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.benchmarks import gan_step_bench
 from experiments.benchmarks import inception_profile
 from gan_jax.evaluation import inception
-
-
-def matmul_peak(n=4096, reps=3):
-  """float32 GFLOP/s of one large jnp.dot (median of reps)."""
-  a = jnp.ones((n, n), jnp.float32)
-  return 2 * n**3 / 1e9 / inception_profile.median_ms(lambda: jax.jit(jnp.dot)(a, a), reps) * 1e3
 
 
 def flops_per_image(params, size):
@@ -43,7 +38,7 @@ def main():
   args = parser.parse_args()
   params = inception.load_inception_params()
   gflop = flops_per_image(params, args.size) / 1e9
-  peak = matmul_peak()
+  peak = gan_step_bench.matmul_peak(reps=3, with_torch=False)['jax'][0]  # median GFLOP/s
   print(f'jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores, XLA_FLAGS='
         f'{os.environ.get("XLA_FLAGS")!r}; {gflop:.2f} GFLOP/image at {args.size}x{args.size}; '
         f'float32 matmul peak {peak:.0f} GFLOP/s', flush=True)

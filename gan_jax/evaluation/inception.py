@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import data_dir
+from gan_jax import im2col
 
 WEIGHTS_FILE = 'inception_fid/inception_v3_fid.npz'
 META_FILE = 'inception_fid/inception_v3_fid_meta.json'
@@ -170,10 +171,7 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
     n, h, w, _ = x.shape
     ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
     if kh * kw > 1 or stride > 1:
-      # im2col: taps concatenated along channels, in the (H, W, I) order of the kernel.
-      x = jnp.concatenate([
-          x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
-          for i in range(kh) for j in range(kw)], axis=-1)
+      x = im2col.taps(x, range(kh), range(kw), (stride, stride), (ho, wo))
     y = jnp.dot(x.reshape(n * ho * wo, kh * kw * cin), kernel.reshape(kh * kw * cin, cout),
                 precision=PRECISION)
     y = y.reshape(n, ho, wo, cout)
@@ -266,7 +264,7 @@ def _stem(params, x, conv):
   return _max_pool(x)
 
 
-def apply(params, images, *, impl='auto', stem_per_image=None):
+def apply(params, images, *, impl='auto', stem_per_image=None, conv_fn=None):
   """Inception forward pass: images (N, H, W, 3 or 1) in [0, 255] (uint8 or float) -> (N, 2048).
 
   One channel means grayscale tiled to RGB.
@@ -279,10 +277,14 @@ def apply(params, images, *, impl='auto', stem_per_image=None):
   149x149x32) stay near the core's cache: 7.9 vs 6.7 images/s (inception_speed.py). Same
   arithmetic, same result. An accelerator would run the map as a serial loop, so it keeps the
   batch.
+
+  conv_fn: stands in for `_conv` (same signature), e.g. to record every conv's input shape
+  (experiments/benchmarks/inception_profile.py).
   """
   if stem_per_image is None:
     stem_per_image = jax.default_backend() == 'cpu'
-  conv = lambda p, x, **kw: _conv(x, p, impl=impl, **kw)  # noqa: E731
+  conv_fn = conv_fn or _conv
+  conv = lambda p, x, **kw: conv_fn(x, p, impl=impl, **kw)  # noqa: E731
   first = params['conv']
   if images.shape[-1] == 1:
     # Grayscale tiled to RGB: the three input channels are equal, so summing the first conv's

@@ -28,6 +28,8 @@ from flax.linen.dtypes import promote_dtype
 from flax.linen.linear import canonicalize_padding
 from jax import lax
 
+from gan_jax import im2col
+
 
 def _transpose_pads(k, s, padding):
   """(lo, hi) pads `lax.conv_transpose` applies to the dilated input along one spatial dim.
@@ -115,12 +117,9 @@ def _kernel_gradient(x, g, kernel_shape, strides, pads):
   back_h = max(sh * (h - 1) + lo_h + 1 - g.shape[1], 0)
   back_w = max(sw * (w - 1) + lo_w + 1 - g.shape[2], 0)
   gp = jnp.pad(g, ((0, 0), (front_h, back_h), (front_w, back_w), (0, 0)))
-  taps = []
-  for th in range(kh):
-    for tw in range(kw):
-      oh, ow = lo_h - th + front_h, lo_w - tw + front_w
-      taps.append(gp[:, oh:oh + sh * (h - 1) + 1:sh, ow:ow + sw * (w - 1) + 1:sw, :])
-  rhs = jnp.concatenate(taps, axis=-1).reshape(n * h * w, kh * kw * cout)
+  rhs = im2col.taps(gp, [lo_h + front_h - t for t in range(kh)],
+                    [lo_w + front_w - t for t in range(kw)], strides, (h, w))
+  rhs = rhs.reshape(n * h * w, kh * kw * cout)
   dk = jnp.dot(x.reshape(n * h * w, cin).T, rhs, precision=lax.Precision.HIGHEST)
   return dk.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
 
