@@ -1,10 +1,13 @@
-"""The toolbox recipe for MNIST and Fashion-MNIST: the 28x28 DCGAN with a spectrally normalised
-D, the hinge loss and an EMA of G. Not yet the best: on MNIST it scored FID 31.9 at 8,000 steps,
-against 15.5 for configs/dcgan.py at 12,000 (README, "Results"; experiments/toolbox/README.md).
+"""The best recipe measured for MNIST and Fashion-MNIST: the 28x28 DCGAN of configs/dcgan.py with
+an EMA of G (decay 0.999 from step 2,000; standing BatchNorm statistics), 10,000 steps (~27 min
+on 2 CPU cores). On MNIST, seed 0: FID 15.7 for the EMA G against 17.6 for the raw one (README,
+"Results"). `sn_hinge` swaps in spectral norm on D and the hinge loss (the earlier recipe: MNIST
+FID 31.9 at 8,000 steps).
 
   python -m gan_jax.main --config=configs/sota.py --workdir=/tmp/sota_mnist
   python -m gan_jax.main --config=configs/sota.py:fashion_mnist --workdir=/tmp/sota_fashion
   python -m gan_jax.main --config=configs/sota.py:mnist,conditional --workdir=/tmp/sota_cgan
+  python -m gan_jax.main --config=configs/sota.py:sn_hinge,steps=8000 --workdir=/tmp/sota_sn
   python -m gan_jax.main --config=configs/sota.py:runlocal --workdir=/tmp/sota_local
 """
 from configs import default
@@ -12,7 +15,7 @@ from configs import default
 
 def get_config(arg=None):
   arg = default.parse_arg(arg, positional='dataset', dataset='mnist', conditional=False,
-                          steps=8000, runlocal=False)
+                          sn_hinge=False, steps=10000, runlocal=False)
   if arg.dataset not in ('mnist', 'fashion_mnist'):
     raise ValueError(f'configs/sota.py is for mnist or fashion_mnist, not {arg.dataset!r}.')
   config = default.get_config()
@@ -22,12 +25,17 @@ def get_config(arg=None):
   config.conditional = arg.conditional
   if arg.conditional:
     config.sample_grid_size = 10  # One row per class.
-  config.dcgan.d_norm = 'spectral'
-  config.loss = 'hinge'
   config.ema.decay = 0.999
-  config.ema.start_step = 1000
+  # The average weights the last ~1,000 steps; started early it lags a G that still improves
+  # fast (worse at 3,000 steps, experiments/toolbox/README.md).
+  config.ema.start_step = 2000
+  if arg.sn_hinge:
+    config.dcgan.d_norm = 'spectral'
+    config.loss = 'hinge'
+    config.ema.start_step = 1000
   config.num_train_steps = arg.steps
   config.eval.every_steps = arg.steps  # The classifier metrics of the EMA G at the end.
+  config.log_every_steps = 500
   if arg.runlocal:
     default.runlocal(config)
   return config
