@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from gan_jax.models import upsample
 from gan_jax.models.upsample import Upsample
 
 ATOL = 1e-5
@@ -61,6 +62,15 @@ def test_matches_conv_transpose(impl, padding, k, hw, cin, cout):
   np.testing.assert_allclose(y, y_ref, rtol=0, atol=ATOL)
   np.testing.assert_allclose(gx, gx_ref, rtol=0, atol=ATOL)
   _assert_trees_close(gp, gp_ref)  # kernel and bias gradients
+
+
+@pytest.mark.parametrize('padding', PADDINGS, ids=str)
+@pytest.mark.parametrize('k', [3, 4, 5])
+def test_dot_grad_with_the_subpixel_forward_matches_conv_transpose(padding, k):
+  # 16 output channels x 2 x 2 phases: wide enough for dot_grad to take the sub-pixel forward;
+  # the grid above (1-2 channels) covers its lax.conv_transpose forward.
+  assert 16 * 2 * 2 >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
+  test_matches_conv_transpose('dot_grad', padding, k, (5, 6), 8, 16)
 
 
 @pytest.mark.parametrize('k', [3, 4, 5])

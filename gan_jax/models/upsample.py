@@ -81,15 +81,25 @@ def subpixel_kernel(kernel, strides, pads):
   return w.transpose(0, 2, 4, 1, 3, 5).reshape(lh, lw, cin, sh * sw * cout)
 
 
-def conv_transpose_subpixel(x, kernel, strides, padding):
+def conv_transpose_subpixel(x, kernel, strides, padding, *, fewest_taps=False):
   """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics), computed as a
-  stride-1 conv to s*s*out channels followed by depth-to-space and a crop."""
+  stride-1 conv to s*s*out channels followed by depth-to-space and a crop.
+
+  fewest_taps: shift the output grid (cropped again) so that the phases start where each needs
+  only ceil(k/s) taps: 2x2 instead of 3x3 for k = 4, s = 2, 2.25x fewer multiply-adds and a
+  faster forward. Off by default: XLA:CPU's kernel gradient of the 2x2 conv is the slower one by
+  far (7x7x128 -> 14x14x64 at batch 256, fwd+bwd 6.8 s against 0.43 s; upsample_speed.py), so
+  only 'dot_grad', which computes its own kernel gradient, shifts.
+  """
   n, h, w, _ = x.shape
   kh, kw, _, cout = kernel.shape
   pad = canonicalize_padding(padding, 2)
   (sh, sw), (ph, pw) = strides, ((pad, pad) if isinstance(pad, str) else pad)
-  ah, lh, plh, phh, oh = _phase_geometry(h, kh, sh, *_transpose_pads(kh, sh, ph))
-  aw, lw, plw, phw, ow = _phase_geometry(w, kw, sw, *_transpose_pads(kw, sw, pw))
+  (loh, hih), (low, hiw) = _transpose_pads(kh, sh, ph), _transpose_pads(kw, sw, pw)
+  # The shift of the output grid in rows (columns) that makes a = 0 in _phase_geometry.
+  dh, dw = ((sh - 1 - loh % sh) % sh, (sw - 1 - low % sw) % sw) if fewest_taps else (0, 0)
+  ah, lh, plh, phh, oh = _phase_geometry(h, kh, sh, loh + dh, hih)
+  aw, lw, plw, phw, ow = _phase_geometry(w, kw, sw, low + dw, hiw)
   # Rearranged at run time (not stored) so params stay nn.ConvTranspose's (k, k, in, out) kernel:
   # checkpoints interchange with nn.ConvTranspose and with impl='conv_transpose'.
   wk = subpixel_kernel(kernel, (sh, sw), ((ah, lh), (aw, lw)))
@@ -98,7 +108,7 @@ def conv_transpose_subpixel(x, kernel, strides, padding):
   qh, qw = z.shape[1:3]
   # Depth to space: channel (r_h, r_w, c) of row (q_h, q_w) -> pixel (s*q_h + r_h, s*q_w + r_w).
   z = z.reshape(n, qh, qw, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
-  return z.reshape(n, qh * sh, qw * sw, cout)[:, :oh, :ow, :]
+  return z.reshape(n, qh * sh, qw * sw, cout)[:, dh:oh, dw:ow, :]
 
 
 def _kernel_gradient(x, g, kernel_shape, strides, pads):
@@ -124,18 +134,29 @@ def _kernel_gradient(x, g, kernel_shape, strides, pads):
   return dk.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
 
 
+# The sub-pixel form's forward is the faster one from this many output channels times s*s (its
+# stride-1 conv's width) up: on XLA:CPU, 7x7x128 -> 14x14x64 (256 wide) at batch 256 took 42 ms
+# against 73 for lax.conv_transpose, 11 vs 14 at batch 64; 14x14x64 -> 28x28x1 (4 wide) 12.7 vs
+# 7.3 (one run beside a training job).
+SUBPIXEL_FORWARD_MIN_WIDTH = 64
+
+
 def conv_transpose_dot_grad(x, kernel, strides, padding):
-  """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics): XLA's transposed
-  conv forward and input gradient, the kernel gradient as one matmul (`_kernel_gradient`), which on
-  XLA:CPU is far faster than the convolution XLA derives for it."""
+  """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics): the forward as
+  the sub-pixel conv (wide layers) or XLA's transposed conv, XLA's input gradient, and the kernel
+  gradient as one matmul (`_kernel_gradient`), which on XLA:CPU is far faster than the convolution
+  XLA derives for it."""
   kh, kw = kernel.shape[:2]
   pad = canonicalize_padding(padding, 2)
   pads = tuple(_transpose_pads(k, s, p) for k, s, p in zip(
       (kh, kw), strides, (pad, pad) if isinstance(pad, str) else pad))
   dn = ('NHWC', 'HWIO', 'NHWC')
+  subpixel_forward = kernel.shape[-1] * strides[0] * strides[1] >= SUBPIXEL_FORWARD_MIN_WIDTH
 
   @jax.custom_vjp
   def conv_t(x, kernel):
+    if subpixel_forward:
+      return conv_transpose_subpixel(x, kernel, strides, padding, fewest_taps=True)
     return lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=dn)
 
   def fwd(x, kernel):
@@ -163,10 +184,10 @@ class Upsample(nn.Module):
     'conv_transpose': `lax.conv_transpose`, exactly as nn.ConvTranspose computes it.
     'subpixel': stride-1 `lax.conv_general_dilated` to s*s*out channels, depth-to-space, crop.
       Same outputs and gradients (to float rounding); fwd+bwd ~10-20x faster on XLA:CPU.
-    'dot_grad': `lax.conv_transpose` forward and input gradient, the kernel gradient as one
-      matmul (`conv_transpose_dot_grad`). No wasted taps (sub-pixel's phases run a 3x3 kernel
-      where each needs 2x2 for k = 4): fwd+bwd 1.5-2.6x faster than 'subpixel' on XLA:CPU at
-      batch 64 and 256 (experiments/benchmarks/upsample_speed.py).
+    'dot_grad': the sub-pixel forward for wide layers (else `lax.conv_transpose`'s), XLA's
+      input gradient, the kernel gradient as one matmul (`conv_transpose_dot_grad`), where
+      XLA:CPU's own kernel gradient of either form is slow: fwd+bwd 1.5-2.6x faster than
+      'subpixel' on XLA:CPU at batch 64 and 256 (experiments/benchmarks/upsample_speed.py).
     'auto': 'dot_grad' when stride > 1 and the default backend is CPU (where conv_transpose's
       kernel gradient is slow); else 'conv_transpose' (stride 1 is a plain conv anyway; on
       GPU/TPU the faster forms have not been benchmarked, so the library's own op is kept there).
