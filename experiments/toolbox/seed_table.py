@@ -15,8 +15,10 @@ COLUMNS = ('fid', 'kid', 'precision', 'recall', 'fcd', 'classifier_score')
 
 
 def latest_metrics(workdir):
-  evals = sorted((workdir / 'eval').glob('step_*/metrics.json'),
-                 key=lambda p: int(p.parent.name.split('_')[1]))
+  # Not step_<N>_raw/ (the raw G of an EMA run, evaluate --raw_generator).
+  evals = sorted((p for p in (workdir / 'eval').glob('step_*/metrics.json')
+                  if p.parent.name[len('step_'):].isdigit()),
+                 key=lambda p: int(p.parent.name[len('step_'):]))
   if not evals:
     raise SystemExit(f'{workdir}: no eval/step_*/metrics.json; run gan_jax.evaluate first.')
   return json.loads(evals[-1].read_text())
@@ -33,8 +35,9 @@ def main():
   print('| data set | seed | steps | G | FID | KID | precision | recall | FCD | classifier score |')
   print('|---|---|---|---|---|---|---|---|---|---|')
   for name, seed, m in rows:
-    cells = [f'{m[c]:.4f}' if c == 'kid' else f'{m[c]:.3f}' if c in ('precision', 'recall')
-             else f'{m[c]:.2f}' for c in COLUMNS]
+    cells = ['-' if c not in m else f'{m[c]:.4f}' if c == 'kid'
+             else f'{m[c]:.3f}' if c in ('precision', 'recall') else f'{m[c]:.2f}'
+             for c in COLUMNS]
     print(f'| {name} | {seed} | {m["step"]:,} | {m["protocol"]["generator"]} | '
           + ' | '.join(cells) + ' |')
   for name in sorted({r[0] for r in rows}):
@@ -42,7 +45,10 @@ def main():
     if len(ms) > 1:
       cells = []
       for c in COLUMNS:
-        values = [m[c] for m in ms]
+        values = [m[c] for m in ms if c in m]
+        if len(values) < 2:
+          cells.append('-')
+          continue
         cells.append(f'{statistics.mean(values):.4g} +- {statistics.stdev(values):.2g}')
       print(f'| {name}, mean +- std of {len(ms)} | | | | ' + ' | '.join(cells) + ' |')
 
