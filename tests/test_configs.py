@@ -6,6 +6,7 @@ import pathlib
 import re
 
 import pytest
+from flax import traverse_util
 
 from configs import default
 from gan_jax import sources
@@ -14,14 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 COMMAND = re.compile(r'--config=configs/(\w+)\.py(?::(\S+))?')
 
 
-def _flat_keys(config, prefix=''):
-  keys = set()
-  for key, value in config.items():
-    if hasattr(value, 'items'):
-      keys |= _flat_keys(value, f'{prefix}{key}.')
-    else:
-      keys.add(prefix + key)
-  return keys
+def _flat_keys(config):
+  return set(traverse_util.flatten_dict(config.to_dict(), sep='.'))
 
 
 def _documented():

@@ -156,7 +156,7 @@ def conv_transpose_dot_grad(x, kernel, strides, padding):
   @jax.custom_vjp
   def conv_t(x, kernel):
     if subpixel_forward:
-      return conv_transpose_subpixel(x, kernel, strides, padding, fewest_taps=True)
+      return conv_transpose_subpixel(x, kernel, strides, pads, fewest_taps=True)
     return lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=dn)
 
   def fwd(x, kernel):
