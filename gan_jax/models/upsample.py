@@ -135,9 +135,10 @@ def _kernel_gradient(x, g, kernel_shape, strides, pads):
 
 
 # The sub-pixel form's forward is the faster one from this many output channels times s*s (its
-# stride-1 conv's width) up: on XLA:CPU, 7x7x128 -> 14x14x64 (256 wide) at batch 256 took 42 ms
-# against 73 for lax.conv_transpose, 11 vs 14 at batch 64; 14x14x64 -> 28x28x1 (4 wide) 12.7 vs
-# 7.3 (one run beside a training job).
+# stride-1 conv's width) up: on XLA:CPU, 7x7x128 -> 14x14x64 (256 wide) at batch 256 took 42-44 ms
+# against 70-73 for lax.conv_transpose, 11 vs 14 at batch 64; 14x14x64 -> 28x28x1 (4 wide) 12.7
+# vs 7.3 (single runs beside a training job). Only these two widths were measured, so the
+# threshold could sit anywhere between 4 and 256.
 SUBPIXEL_FORWARD_MIN_WIDTH = 64
 
 
