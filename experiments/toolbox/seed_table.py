@@ -15,13 +15,13 @@ COLUMNS = ('fid', 'kid', 'precision', 'recall', 'fcd', 'classifier_score')
 
 
 def latest_metrics(workdir):
-  # Not step_<N>_raw/ (the raw G of an EMA run, evaluate --raw_generator).
-  evals = sorted((p for p in (workdir / 'eval').glob('step_*/metrics.json')
-                  if p.parent.name[len('step_'):].isdigit()),
-                 key=lambda p: int(p.parent.name[len('step_'):]))
+  # Only step_<N>/, not step_<N>_raw/ (the raw G of an EMA run, evaluate --raw_generator).
+  evals = {int(p.parent.name[len('step_'):]): p
+           for p in (workdir / 'eval').glob('step_*/metrics.json')
+           if p.parent.name[len('step_'):].isdigit()}
   if not evals:
     raise SystemExit(f'{workdir}: no eval/step_*/metrics.json; run gan_jax.evaluate first.')
-  return json.loads(evals[-1].read_text())
+  return json.loads(evals[max(evals)].read_text())
 
 
 def main():
