@@ -73,6 +73,8 @@ def get_config():
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
   config.optim.momentum = 0.5
+  # > 0: both rates decay linearly to 0 over the last `decay_steps` generator steps (0: constant).
+  config.optim.decay_steps = 0
 
   config.parallel = 'pmap'  # 'pmap' or 'shard_map': the same step, two ways to run it.
   config.log_every_steps = 100

@@ -41,8 +41,11 @@ def create_train_state(config, *, data_shape, num_classes: int,
       config, data_shape=data_shape, num_classes=num_classes, axis_name=axis_name)
   return steps.create_state(
       generator=generator, discriminator=discriminator,
-      g_tx=steps.make_optimizer(config.optim, config.optim.g_lr),
-      d_tx=steps.make_optimizer(config.optim, config.optim.d_lr),
+      g_tx=steps.make_optimizer(config.optim, config.optim.g_lr,
+                                num_train_steps=config.num_train_steps),
+      d_tx=steps.make_optimizer(config.optim, config.optim.d_lr,
+                                num_train_steps=config.num_train_steps,
+                                updates_per_step=config.num_d_steps),
       data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
       latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes,
       ema=ema.of_config(config).on)

@@ -55,6 +55,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not config.optim[key] > 0:  # Also catches NaN.
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
                         f'set --config.optim.{key}.')
+  decay_steps = config.optim.get('decay_steps', 0)
+  if not 0 <= decay_steps <= config.num_train_steps:
+    raise ConfigError(f'optim.decay_steps={decay_steps} must lie in [0, num_train_steps='
+                      f'{config.num_train_steps}]; set --config.optim.decay_steps.')
   choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.LOSSES),
              'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
              'optim.name': ['adam', 'sgd']}

@@ -162,6 +162,7 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'steps_per_call': 0}, 'steps_per_call'),
                              ({'r1_gamma': -1.0}, 'r1_gamma'),
                              ({'top_k.min_fraction': 0.0}, 'top_k'),
+                             ({'optim.decay_steps': 13}, 'decay_steps'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.
                              ({'steps_per_call': 4}, 'not a multiple of steps_per_call=4')]:
     with pytest.raises(ValueError, match=message):
@@ -254,3 +255,47 @@ def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
   moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(half.g_params),
                                                         jax.tree.leaves(plain.g_params))]
   assert max(moved) > 1e-5  # Half the fakes' gradients are gone: another update.
+
+
+def test_learning_rate_holds_then_falls_linearly_to_zero_over_the_last_steps():
+  optim = tiny(vanilla.get_config(), **{'optim.decay_steps': 4}).optim
+  for k in (1, 2):  # D's schedule counts k updates per generator step.
+    schedule = steps.learning_rate_schedule(optim, 1e-3, num_train_steps=10, updates_per_step=k)
+    for count in range(12 * k):
+      held = count / k - 6  # Generator steps since the decay began at step 10 - 4.
+      np.testing.assert_allclose(float(schedule(count)), 1e-3 * np.clip(1 - held / 4, 0, 1),
+                                 rtol=1e-6, atol=1e-12, err_msg=f'k={k} count={count}')
+  with pytest.raises(ValueError, match='decay_steps'):
+    steps.learning_rate_schedule(optim, 1e-3, num_train_steps=3)
+
+
+@pytest.mark.parametrize('k', [1, 2])
+def test_learning_rate_decay_reaches_the_steps_through_the_train_state(tiny_config, mnist, k):
+  # 4 steps, the last 2 decaying, against the same run at constant rates. With k = 1 the rates
+  # are 1, 1, 1, 1/2 of the base: three equal steps, then D's update (from the same state) is
+  # halved. With k = 2 D's 8 updates run at 1, 1, 1, 1, 1, 3/4, 1/2, 1/4: two equal steps, then
+  # the runs part (a D schedule counting generator steps would part them one step earlier).
+  runs = {}
+  for decay in (0, 2):
+    config, state = _state(tiny_config, mnist, num_train_steps=4, num_d_steps=k,
+                           **{'optim.decay_steps': decay})
+    step = jax.jit(steps.make_train_step(config, axis_name=None))
+    states = [state]
+    for i in range(4):
+      batch = jax.tree.map(lambda *x: np.stack(x), *[_batch(mnist, k * i + j) for j in range(k)])
+      states.append(step(states[-1], batch)[0])
+    runs[decay] = states
+  same = 3 if k == 1 else 2
+  for i in range(same + 1):
+    for a, b in zip(jax.tree.leaves(runs[2][i].d_params), jax.tree.leaves(runs[0][i].d_params)):
+      np.testing.assert_array_equal(a, b)
+  moved = lambda run: jax.tree.map(lambda a, b: b - a, run[same].d_params,  # noqa: E731
+                                   run[same + 1].d_params)
+  decayed, constant = moved(runs[2]), moved(runs[0])
+  if k == 1:
+    for a, b in zip(jax.tree.leaves(decayed), jax.tree.leaves(constant)):
+      # Updates of ~1e-4 read as differences of weights up to ~0.2, which float32 rounds to 1.5e-8.
+      np.testing.assert_allclose(a, 0.5 * b, rtol=1e-5, atol=5e-8)
+  else:
+    assert max(float(jnp.abs(a - b).max()) for a, b in
+               zip(jax.tree.leaves(decayed), jax.tree.leaves(constant))) > 1e-6
