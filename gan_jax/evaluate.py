@@ -138,6 +138,12 @@ def format_table(results: Dict[str, Any]) -> str:
                    for k, v in results.items())
 
 
+def eval_dir(workdir: str, step: int, raw_generator: bool = False) -> str:
+  """WORKDIR/eval/step_<N>: the results of the run's sampling generator at step N (the EMA G where
+  the run keeps one), which sweep tables read; step_<N>_raw: the raw G's (`--raw_generator`)."""
+  return os.path.join(workdir, 'eval', f'step_{step:07d}' + ('_raw' if raw_generator else ''))
+
+
 def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Dict[str, Any],
                   out_dir: Optional[str] = None):
   """OUT_DIR/metrics.json (default WORKDIR/eval/step_<N>) and TensorBoard scalars eval/<name>
@@ -145,7 +151,7 @@ def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Di
   if jax.process_index() != 0:
     return
   from clu import metric_writers
-  out_dir = out_dir or os.path.join(workdir, 'eval', f'step_{step:07d}')
+  out_dir = out_dir or eval_dir(workdir, step)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump({'step': step, **results, 'protocol': protocol}, f, indent=2)
@@ -172,7 +178,7 @@ def run(workdir: str, *, step: Optional[int], num_samples: int, metrics: str, se
   config, state = checkpoints.load_workdir(workdir, step=step, use_ema=not raw_generator)
   generator = 'ema' if state.g_ema_params and not raw_generator else 'raw'
   step = int(state.step)
-  out_dir = os.path.join(workdir, 'eval', f'step_{step:07d}' + ('_raw' if raw_generator else ''))
+  out_dir = eval_dir(workdir, step, raw_generator)
   os.makedirs(out_dir, exist_ok=True)
   logging.info('Evaluating %s at step %d: %s on %d samples', workdir, step, ','.join(metrics),
                num_samples)

@@ -147,14 +147,17 @@ def _read_json(path: str) -> Dict[str, Any]:
 
 
 def last_evaluation(workdir: str) -> Dict[str, Any]:
-  """The numbers of the newest WORKDIR/eval/step_*/metrics.json, with its step as eval_step."""
+  """The numbers of the newest WORKDIR/eval/step_<N>/metrics.json (gan_jax.evaluate.eval_dir; not
+  a step_<N>_raw/ of an EMA run's raw G), with its step as eval_step."""
   try:
-    steps = sorted(n for n in os.listdir(os.path.join(workdir, 'eval')) if n.startswith('step_'))
+    steps = [n for n in os.listdir(os.path.join(workdir, 'eval'))
+             if n.startswith('step_') and n[len('step_'):].isdigit()]
   except FileNotFoundError:
     return {}
   if not steps:
     return {}
-  metrics = _read_json(os.path.join(workdir, 'eval', steps[-1], 'metrics.json'))
+  newest = max(steps, key=lambda n: int(n[len('step_'):]))
+  metrics = _read_json(os.path.join(workdir, 'eval', newest, 'metrics.json'))
   numbers = {k: v for k, v in metrics.items()
              if isinstance(v, (int, float)) and k not in ('step', 'num_samples', 'num_reference',
                                                           'eval_seconds')}

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from gan_jax import evaluate
 from gan_jax import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,9 +62,11 @@ def test_table_reads_the_last_evaluation_and_states_shared_overrides_once(tmp_pa
   import json
   entries = sweep.plan(CONFIG, SWEEP, str(tmp_path))
   for e, fcd in zip(entries, (300.0, 200.0)):
-    for step, value in ((2, 999.0), (4, fcd)):  # Only the newest evaluation counts.
-      os.makedirs(os.path.join(e['workdir'], 'eval', f'step_{step:07d}'))
-      with open(os.path.join(e['workdir'], 'eval', f'step_{step:07d}', 'metrics.json'), 'w') as f:
+    # Only the newest evaluation counts, and never the raw G's of an EMA run (step_<N>_raw).
+    for step, raw, value in ((2, False, 999.0), (4, False, fcd), (4, True, 888.0)):
+      out_dir = evaluate.eval_dir(e['workdir'], step, raw)
+      os.makedirs(out_dir)
+      with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
         json.dump({'step': step, 'num_samples': 200, 'fcd': value, 'protocol': {}}, f)
     with open(os.path.join(e['workdir'], 'metrics.json'), 'w') as f:
       json.dump({'step': 4, 'g_loss': 1.5}, f)
