@@ -22,7 +22,7 @@ import re
 import shlex
 import subprocess
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -146,18 +146,26 @@ def _read_json(path: str) -> Dict[str, Any]:
     return {}
 
 
-def last_evaluation(workdir: str) -> Dict[str, Any]:
-  """The numbers of the newest WORKDIR/eval/step_<N>/metrics.json (gan_jax.evaluate.eval_dir; not
-  a step_<N>_raw/ of an EMA run's raw G), with its step as eval_step."""
+def newest_evaluation_file(workdir: str) -> Optional[str]:
+  """WORKDIR/eval/step_<N>/metrics.json of the largest N (gan_jax.evaluate.eval_dir), or None;
+  never a step_<N>_raw/ (an EMA run's raw G, `--raw_generator`)."""
   try:
-    steps = [n for n in os.listdir(os.path.join(workdir, 'eval'))
+    names = [n for n in os.listdir(os.path.join(workdir, 'eval'))
              if n.startswith('step_') and n[len('step_'):].isdigit()]
   except FileNotFoundError:
+    return None
+  if not names:
+    return None
+  newest = max(names, key=lambda n: int(n[len('step_'):]))
+  return os.path.join(workdir, 'eval', newest, 'metrics.json')
+
+
+def last_evaluation(workdir: str) -> Dict[str, Any]:
+  """The numbers of newest_evaluation_file, with its step as eval_step."""
+  path = newest_evaluation_file(workdir)
+  if path is None:
     return {}
-  if not steps:
-    return {}
-  newest = max(steps, key=lambda n: int(n[len('step_'):]))
-  metrics = _read_json(os.path.join(workdir, 'eval', newest, 'metrics.json'))
+  metrics = _read_json(path)
   numbers = {k: v for k, v in metrics.items()
              if isinstance(v, (int, float)) and k not in ('step', 'num_samples', 'num_reference',
                                                           'eval_seconds')}

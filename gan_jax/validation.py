@@ -14,6 +14,7 @@ from gan_jax import errors
 from gan_jax import evaluation
 from gan_jax import losses
 from gan_jax import models
+from gan_jax import steps
 from gan_jax.evaluation import inception
 
 ConfigError = errors.ConfigError
@@ -55,10 +56,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not config.optim[key] > 0:  # Also catches NaN.
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
                         f'set --config.optim.{key}.')
-  decay_steps = config.optim.get('decay_steps', 0)
-  if not 0 <= decay_steps <= config.num_train_steps:
-    raise ConfigError(f'optim.decay_steps={decay_steps} must lie in [0, num_train_steps='
-                      f'{config.num_train_steps}]; set --config.optim.decay_steps.')
+  try:  # The schedule's own check, before any work.
+    steps.learning_rate_schedule(config.optim, 1.0, config.num_train_steps)
+  except ValueError as e:
+    raise ConfigError(f'{e} Set --config.optim.decay_steps.') from None
   choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.LOSSES),
              'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
              'optim.name': ['adam', 'sgd']}

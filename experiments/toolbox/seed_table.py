@@ -8,20 +8,23 @@ Reads each workdir's config.json and its latest eval/step_<N>/metrics.json (writ
 """
 import argparse
 import json
+import os
 import pathlib
 import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
+
+from gan_jax import sweep  # noqa: E402  (imports no jax)
 
 COLUMNS = ('fid', 'kid', 'precision', 'recall', 'fcd', 'classifier_score')
 
 
 def latest_metrics(workdir):
-  # Only step_<N>/, not step_<N>_raw/ (the raw G of an EMA run, evaluate --raw_generator).
-  evals = {int(p.parent.name[len('step_'):]): p
-           for p in (workdir / 'eval').glob('step_*/metrics.json')
-           if p.parent.name[len('step_'):].isdigit()}
-  if not evals:
+  path = sweep.newest_evaluation_file(str(workdir))  # Not an EMA run's step_<N>_raw/.
+  if path is None:
     raise SystemExit(f'{workdir}: no eval/step_*/metrics.json; run gan_jax.evaluate first.')
-  return json.loads(evals[max(evals)].read_text())
+  return json.loads(pathlib.Path(path).read_text())
 
 
 def main():
