@@ -51,15 +51,21 @@ def create_train_state(config, *, data_shape, num_classes: int,
       ema=ema.of_config(config).on)
 
 
+def _shapes_sha1(tree) -> str:
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  desc = ';'.join(f'{jax.tree_util.keystr(p)}:{tuple(np.shape(x))}' for p, x in leaves)
+  return hashlib.sha1(desc.encode()).hexdigest()
+
+
 def architecture(config, state: steps.GANState) -> Dict[str, Any]:
-  """What a checkpoint must match: model name, the prior G was trained on, and every parameter's
-  path and shape."""
-  shapes = jax.tree_util.tree_flatten_with_path(
-      {'g': state.g_params, 'd': state.d_params})[0]
-  desc = ';'.join(f'{jax.tree_util.keystr(p)}:{tuple(np.shape(x))}' for p, x in shapes)
+  """What a checkpoint must match: model name, the prior G was trained on, every parameter's
+  path and shape, and the optimisers' state layout (which optim.name and optim.decay_steps
+  change: a schedule adds a step counter)."""
   return {'model': config.model, 'conditional': bool(config.conditional),
           'num_classes': state.num_classes, 'latent_dim': state.latent_dim,
-          'prior': state.prior, 'param_shapes_sha1': hashlib.sha1(desc.encode()).hexdigest()}
+          'prior': state.prior,
+          'param_shapes_sha1': _shapes_sha1({'g': state.g_params, 'd': state.d_params}),
+          'opt_state_sha1': _shapes_sha1({'g': state.g_opt_state, 'd': state.d_opt_state})}
 
 
 def checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
@@ -114,8 +120,9 @@ def _set_aside(mngr: ocp.CheckpointManager, step: int) -> str:
 
 def _same_architecture(saved, meta) -> bool:
   saved = {k: v for k, v in saved.items() if k != 'best'}
-  # Checkpoints written before the prior joined the fingerprint do not record it.
-  saved.setdefault('prior', meta.get('prior'))
+  # Checkpoints written before the prior or the optimiser layout joined the fingerprint lack them.
+  for key in ('prior', 'opt_state_sha1'):
+    saved.setdefault(key, meta.get(key))
   return saved == meta
 
 
@@ -160,8 +167,11 @@ def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,
       unreadable.append((step, e))
       continue
     if not _same_architecture(saved, meta):
+      only_opt = _same_architecture({**saved, 'opt_state_sha1': meta['opt_state_sha1']}, meta)
+      what = ('the same nets with another optimiser state layout (optim.name or '
+              'optim.decay_steps differ)' if only_opt else 'another architecture')
       raise errors.ArchitectureMismatchError(
-          f'{mngr.directory} holds a checkpoint (step {step}) of another architecture: saved '
+          f'{mngr.directory} holds a checkpoint (step {step}) of {what}: saved '
           f'{saved}, this config builds {meta}. Use a new --workdir or the config that wrote it.')
     try:
       restored = _restore_state(mngr, step, target)

@@ -49,7 +49,7 @@ def _leaves(tree):
       yield value
 
 
-def test_config_json_follows_each_start_and_another_prior_is_refused(tiny_config, tmp_path):
+def test_config_json_follows_each_start_and_another_prior_or_schedule_is_refused(tiny_config, tmp_path):
   workdir = str(tmp_path)
   config = tiny_config('vanilla', num_train_steps=6)
   train.train_and_evaluate(config, workdir)
@@ -75,15 +75,22 @@ def test_config_json_follows_each_start_and_another_prior_is_refused(tiny_config
   with pytest.raises(errors.ArchitectureMismatchError, match="'prior': 'uniform'"):
     train.train_and_evaluate(config, workdir)
   assert _read_json(tmp_path / 'config.json')['prior'] == 'uniform'  # Refused: left as it was.
+  # The same nets with a learning-rate schedule: Adam's state gains a step counter, so the saved
+  # optimiser state cannot be restored into it; a named refusal, not "no checkpoint readable".
+  config.prior = 'uniform'
+  config.optim.decay_steps = 6
+  with pytest.raises(errors.ArchitectureMismatchError, match='optim.decay_steps'):
+    train.train_and_evaluate(config, workdir)
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['12', '6']
 
 
-def test_checkpoints_from_before_the_prior_joined_the_fingerprint_still_restore():
+def test_checkpoints_from_before_the_prior_or_optimiser_joined_the_fingerprint_restore():
   meta = {'model': 'mlp', 'conditional': False, 'num_classes': 0, 'latent_dim': 100,
-          'prior': 'normal', 'param_shapes_sha1': 'x'}
-  old = {k: v for k, v in meta.items() if k != 'prior'}
+          'prior': 'normal', 'param_shapes_sha1': 'x', 'opt_state_sha1': 'y'}
+  old = {k: v for k, v in meta.items() if k not in ('prior', 'opt_state_sha1')}
   assert checkpoints._same_architecture({**old, 'best': None}, meta)
   assert not checkpoints._same_architecture({**meta, 'prior': 'uniform'}, meta)
+  assert not checkpoints._same_architecture({**meta, 'opt_state_sha1': 'z'}, meta)
 
 
 @pytest.mark.parametrize('ema_now', [False, True])
