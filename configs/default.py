@@ -37,6 +37,9 @@ def get_config():
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.
   config.dcgan.g_batch_norm = True  # The paper's BatchNorm in G's hidden layers.
   config.dcgan.g_spectral_norm = False  # Spectral norm on G's layers too (SAGAN, BigGAN).
+  # > 0: a fully connected hidden layer of this width after z in G and before D's logit; 1024 at
+  # 28x28 makes InfoGAN's MNIST nets (Lucic et al. 2018's architecture for MNIST).
+  config.dcgan.fc_hidden = 0
   # D's normalisation: 'batch' (the paper's), 'spectral' (Miyato et al. 2018: every layer, no
   # BatchNorm) or 'none' (what the Wasserstein gradient penalty needs).
   config.dcgan.d_norm = 'batch'

@@ -45,6 +45,18 @@ def test_dcgan_makes_images_of_the_configured_size(size, channels):
   assert d.apply(d_vars, x, train=False).shape == (2,)
 
 
+def test_dcgan_with_a_fully_connected_layer_is_infogans_mnist_pair():
+  """Chen et al. 2016 (appendix C.1), the MNIST nets of Lucic et al. 2018. G: FC 1024, BN, ReLU;
+  FC 7x7x128, BN, ReLU; 4x4 up-conv 64, BN, ReLU; 4x4 up-conv 1. D: 4x4 conv 64, LReLU; 4x4
+  conv 128, BN, LReLU; FC 1024, BN, LReLU; FC 1. No bias before a BatchNorm."""
+  _, _, g_vars, d_vars = _init('dcgan', (28, 28, 1), fc_hidden=1024)
+  bn = lambda c: 2 * c  # noqa: E731  (scale and offset)
+  g = 100 * 1024 + bn(1024) + 1024 * 7 * 7 * 128 + bn(128) + 4 * 4 * 128 * 64 + bn(64) + (
+      4 * 4 * 64 + 1)
+  d = (4 * 4 * 64 + 64) + 4 * 4 * 64 * 128 + bn(128) + 7 * 7 * 128 * 1024 + bn(1024) + (1024 + 1)
+  assert (_count(g_vars['params']), _count(d_vars['params'])) == (g, d) == (6_659_457, 6_558_017)
+
+
 def test_dcgan_has_no_bias_before_batchnorm():
   _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8)
   g_layers = [k for k in g_vars['params'] if not k.startswith('BatchNorm')]

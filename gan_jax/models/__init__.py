@@ -25,7 +25,8 @@ def _mlp(config, shape, num_classes, axis_name):
 def _dcgan(config, shape, num_classes, axis_name):
   size, channels = shape[0], shape[-1]
   kw = dict(image_size=size, width=config.dcgan.width, kernel_size=config.dcgan.kernel_size,
-            num_classes=num_classes, axis_name=axis_name)
+            fc_hidden=config.dcgan.get('fc_hidden', 0), num_classes=num_classes,
+            axis_name=axis_name)
   return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl,
                          batch_norm=config.dcgan.get('g_batch_norm', True),
                          spectral_norm=config.dcgan.get('g_spectral_norm', False), **kw),

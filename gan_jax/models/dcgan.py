@@ -3,7 +3,9 @@
 `DCGANGenerator`/`DCGANDiscriminator` follow the paper's guidelines: no pooling (strided
 convolutions in D, fractional-strided ones in G), BatchNorm in both but not on G's output or D's
 input, no fully connected hidden layers (z is projected and reshaped, the paper's first layer; D's
-last feature map is flattened into one logit), ReLU in G with a Tanh output, LeakyReLU(0.2) in D,
+last feature map is flattened into one logit; `fc_hidden` adds one to each, which makes the 28x28
+nets InfoGAN's MNIST pair of Chen et al. 2016, as in Lucic et al. 2018), ReLU in G with a Tanh
+output, LeakyReLU(0.2) in D,
 N(0, 0.02) weights. Layers followed by BatchNorm carry no bias: BN cancels it, so its true
 gradient is zero and Adam would only amplify float noise into full-size steps (which breaks the
 equality of runs over different device counts).
@@ -39,6 +41,7 @@ class DCGANGenerator(nn.Module):
   upsample_impl: str = 'auto'
   batch_norm: bool = True  # The paper's; without it the hidden layers carry biases.
   spectral_norm: bool = False  # On every layer as well (SAGAN, BigGAN).
+  fc_hidden: int = 0  # > 0: a fully connected hidden layer between z and the projection (InfoGAN).
   axis_name: Optional[str] = None
 
   @nn.compact
@@ -54,6 +57,8 @@ class DCGANGenerator(nn.Module):
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
     features = self.width * 2 ** (n - 1)
     bias = not self.batch_norm
+    if self.fc_hidden:
+      x = nn.relu(norm(sn(nn.Dense(self.fc_hidden, use_bias=bias, kernel_init=_init), x)))
     x = sn(nn.Dense(start * start * features, use_bias=bias, kernel_init=_init), x)
     x = x.reshape((z.shape[0], start, start, features))
     x = nn.relu(norm(x))
@@ -77,6 +82,7 @@ class DCGANDiscriminator(nn.Module):
   kernel_size: int = 4
   num_classes: int = 0
   norm: str = 'batch'
+  fc_hidden: int = 0  # > 0: a fully connected hidden layer before the logit (InfoGAN).
   axis_name: Optional[str] = None
 
   @nn.compact
@@ -96,8 +102,16 @@ class DCGANDiscriminator(nn.Module):
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
+    x = x.reshape((x.shape[0], -1))
+    if self.fc_hidden:
+      batch_norm = self.norm == 'batch'
+      dense = nn.Dense(self.fc_hidden, use_bias=not batch_norm, kernel_init=_init)
+      x = layers.apply_layer(layers.spectral_norm(dense, spectral), x, train=train)
+      if batch_norm:
+        x = layers.batch_norm(train, self.axis_name)(x)
+      x = nn.leaky_relu(x, 0.2)
     dense = layers.spectral_norm(nn.Dense(1, kernel_init=_init), spectral)
-    return layers.apply_layer(dense, x.reshape((x.shape[0], -1)), train=train)[:, 0]
+    return layers.apply_layer(dense, x, train=train)[:, 0]
 
 
 def _upsample_nearest(x):
