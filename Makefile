@@ -32,7 +32,8 @@ $(VENV)/.installed: requirements.txt
 # with the toolbox's tests it took 590 s.
 # `make test` is the fast tier; the tests marked slow (multi-process, device counts, the fault
 # test, the evaluation CLI) run in `make test-slow`, and both in `make test-all`. CI runs both.
-PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
+# --durations: every run lists its slowest tests, so the suite's time budget can be kept.
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile --durations=12
 PYTEST_ARGS ?=
 test: install
 	$(PYTEST) -m 'not slow' tests $(PYTEST_ARGS)
