@@ -4,7 +4,8 @@ min on 2 CPU cores); on unconditional MNIST G learns at twice D's rate. MNIST, s
 14.6 +- 0.5 (16.3 +- 0.7 with G at D's rate); Fashion-MNIST (G at D's rate): 23.5 +- 0.6
 (README, "Results"). `mnist,conditional` (the cGAN, G at D's rate, ~31 min), seed 0: FID 6.8,
 label accuracy 99.5 %. `infogan` adds InfoGAN's fully connected layer of 1024 to G and D
-(dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): MNIST seed 0 FID 8.8.
+(dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): MNIST's best, seeds 0-2 FID
+8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there).
 `sn_hinge` swaps in spectral norm on D and the hinge loss (the earlier recipe: MNIST FID 31.9 at
 8,000 steps).
 
