@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from gan_jax import im2col
 from gan_jax.models import upsample
 from gan_jax.models.upsample import Upsample
 
@@ -71,6 +72,13 @@ def test_dot_grad_with_the_subpixel_forward_matches_conv_transpose(padding, k):
   # the grid above (1-2 channels) covers its lax.conv_transpose forward.
   assert 16 * 2 * 2 >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
   test_matches_conv_transpose('dot_grad', padding, k, (5, 6), 8, 16)
+
+
+@pytest.mark.parametrize('padding', ['SAME', ((0, 3), (4, 0))], ids=str)
+def test_dot_grad_with_a_kernel_gradient_over_batch_chunks_matches_conv_transpose(padding,
+                                                                                  monkeypatch):
+  monkeypatch.setattr(im2col, 'CHUNK_BYTES', 1)  # A scan over one-example chunks.
+  test_matches_conv_transpose('dot_grad', padding, 4, (5, 6), 8, 16)
 
 
 @pytest.mark.parametrize('k', [3, 4, 5])

@@ -30,15 +30,17 @@ def _dcgan(config, shape, num_classes, axis_name):
   return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl,
                          batch_norm=config.dcgan.get('g_batch_norm', True),
                          spectral_norm=config.dcgan.get('g_spectral_norm', False), **kw),
-          DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'), **kw))
+          DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'),
+                             conv_impl=config.dcgan.get('conv_impl', 'auto'), **kw))
 
 
 def _dcgan_seed32(config, shape, num_classes, axis_name):
-  del config
   if shape != (32, 32, shape[-1]) or num_classes:
     raise ValueError(f'dcgan_seed32 makes unconditional 32x32 images, not {shape}'
                      f'{" with labels" if num_classes else ""}; set --config.image_size=32.')
-  return SeedGenerator32(channels=shape[-1], axis_name=axis_name), SeedDiscriminator32(axis_name)
+  conv_impl = config.dcgan.get('conv_impl', 'auto')
+  return (SeedGenerator32(channels=shape[-1], conv_impl=conv_impl, axis_name=axis_name),
+          SeedDiscriminator32(conv_impl=conv_impl, axis_name=axis_name))
 
 
 MODELS = {'mlp': _mlp, 'dcgan': _dcgan, 'dcgan_seed32': _dcgan_seed32}

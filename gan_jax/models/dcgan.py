@@ -16,7 +16,7 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import conv, layers
 from gan_jax.models.upsample import Upsample
 
 _init = nn.initializers.normal(0.02)
@@ -83,6 +83,7 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   fc_hidden: int = 0  # > 0: a fully connected hidden layer before the logit (InfoGAN).
+  conv_impl: str = 'auto'  # The strided convs' backward: see `conv.pick` ('auto', 'xla', 'dot_grad').
   axis_name: Optional[str] = None
 
   @nn.compact
@@ -97,8 +98,9 @@ class DCGANDiscriminator(nn.Module):
     k = (self.kernel_size, self.kernel_size)
     for i in range(n):
       batch_norm = self.norm == 'batch' and i > 0  # No BatchNorm on D's input layer.
-      conv = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=not batch_norm, kernel_init=_init)
-      x = layers.apply_layer(layers.spectral_norm(conv, spectral), x, train=train)
+      layer = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=not batch_norm, kernel_init=_init,
+                      conv_general_dilated=conv.pick(self.conv_impl))
+      x = layers.apply_layer(layers.spectral_norm(layer, spectral), x, train=train)
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
@@ -123,26 +125,34 @@ def _upsample_nearest(x):
 class SeedGenerator32(nn.Module):
   """G: Linear 100->8192, 128x8x8, BN, Up, Conv 128, BN, LReLU, Up, Conv 64, BN, LReLU, Conv 1."""
   channels: int = 1
+  conv_impl: str = 'auto'  # The convs' backward: see `conv.pick`.
   axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
     x = nn.Dense(128 * 8 * 8)(z).reshape((z.shape[0], 8, 8, 128))
     x = layers.batch_norm(train, self.axis_name)(x)
+    conv_fn = conv.pick(self.conv_impl)
     for features in (128, 64):
-      x = nn.Conv(features, (3, 3), padding=1)(_upsample_nearest(x))
+      if conv_fn is None:  # lax's conv of the upsampled map, as the seed's code computes it.
+        x = nn.Conv(features, (3, 3), padding=1)(_upsample_nearest(x))
+      else:  # The same function and params without the upsampled map's repeated taps.
+        x = nn.Conv(features, (3, 3), padding=1,
+                    conv_general_dilated=conv.conv_upsampled2)(x)
       x = nn.leaky_relu(layers.batch_norm(train, self.axis_name)(x), 0.2)
-    return jnp.tanh(nn.Conv(self.channels, (3, 3), padding=1)(x))
+    return jnp.tanh(nn.Conv(self.channels, (3, 3), padding=1, conv_general_dilated=conv_fn)(x))
 
 
 class SeedDiscriminator32(nn.Module):
   """D: Conv s2 16, then 32/64/128 blocks of Conv s2, LReLU, Dropout2d(0.25), BN; Linear 512->1."""
+  conv_impl: str = 'auto'
   axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     for i, features in enumerate((16, 32, 64, 128)):
-      x = nn.Conv(features, (3, 3), (2, 2), padding=1)(x)  # PyTorch's padding=1 alignment.
+      x = nn.Conv(features, (3, 3), (2, 2), padding=1,  # PyTorch's padding=1 alignment.
+                  conv_general_dilated=conv.pick(self.conv_impl))(x)
       x = nn.leaky_relu(x, 0.2)
       x = layers.Dropout(0.25, self.axis_name, broadcast_dims=(1, 2))(x, train=train)
       if i > 0:

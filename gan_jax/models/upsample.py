@@ -2,7 +2,7 @@
 
 On XLA:CPU the kernel gradient of a strided `nn.ConvTranspose` is ~20-80x slower than its forward
 pass, so this module is the single place where faster, exactly equivalent computations go: the
-kernel gradient as one matmul ('dot_grad', the CPU default), or the sub-pixel form below.
+kernel gradient as matmuls ('dot_grad', the CPU default), or the sub-pixel form below.
 
 The fast path is the sub-pixel decomposition: a stride-s transposed convolution equals an
 ordinary stride-1 convolution producing s*s*out channels (one group per output phase), followed
@@ -113,11 +113,12 @@ def conv_transpose_subpixel(x, kernel, strides, padding, *, fewest_taps=False):
 
 def _kernel_gradient(x, g, kernel_shape, strides, pads):
   """dL/dkernel of `lax.conv_transpose(x, kernel, strides, pads)` (explicit (lo, hi) pads of the
-  dilated input, flax semantics) given dL/dy = g, as one matmul.
+  dilated input, flax semantics) given dL/dy = g, as matmuls.
 
   Tap t of the kernel carries x[i] to y[s*i + lo - t] (see the module docstring), so
   dkernel[t] = sum_(n,i) x[n, i] g[n, s*i + lo - t]^T: the strided slices of g for all kh*kw taps,
-  side by side along channels, are the right operand of one (in, N*H*W) x (N*H*W, taps*out) dot.
+  side by side along channels, are the right operand of an (in, N*H*W) x (N*H*W, taps*out) dot,
+  taken over batch chunks whose windows stay in cache (`im2col.kernel_gradient`).
   """
   kh, kw, cin, cout = kernel_shape
   n, h, w, _ = x.shape
@@ -127,10 +128,11 @@ def _kernel_gradient(x, g, kernel_shape, strides, pads):
   back_h = max(sh * (h - 1) + lo_h + 1 - g.shape[1], 0)
   back_w = max(sw * (w - 1) + lo_w + 1 - g.shape[2], 0)
   gp = jnp.pad(g, ((0, 0), (front_h, back_h), (front_w, back_w), (0, 0)))
-  rhs = im2col.taps(gp, [lo_h + front_h - t for t in range(kh)],
-                    [lo_w + front_w - t for t in range(kw)], strides, (h, w))
-  rhs = rhs.reshape(n * h * w, kh * kw * cout)
-  dk = jnp.dot(x.reshape(n * h * w, cin).T, rhs, precision=lax.Precision.HIGHEST)
+  rows = lambda start, size: im2col.taps(  # noqa: E731
+      lax.dynamic_slice_in_dim(gp, start, size), [lo_h + front_h - t for t in range(kh)],
+      [lo_w + front_w - t for t in range(kw)], strides, (h, w)).reshape(size, h * w, -1)
+  chunk = im2col.chunk_size(n, h * w * kh * kw * cout * g.dtype.itemsize)
+  dk = im2col.kernel_gradient(x.reshape(n, h * w, cin), rows, chunk)
   return dk.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
 
 
@@ -145,7 +147,7 @@ SUBPIXEL_FORWARD_MIN_WIDTH = 64
 def conv_transpose_dot_grad(x, kernel, strides, padding):
   """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics): the forward as
   the sub-pixel conv (wide layers) or XLA's transposed conv, XLA's input gradient, and the kernel
-  gradient as one matmul (`_kernel_gradient`), which on XLA:CPU is far faster than the convolution
+  gradient as matmuls (`_kernel_gradient`), which on XLA:CPU is far faster than the convolution
   XLA derives for it."""
   kh, kw = kernel.shape[:2]
   pad = canonicalize_padding(padding, 2)
@@ -186,7 +188,7 @@ class Upsample(nn.Module):
     'subpixel': stride-1 `lax.conv_general_dilated` to s*s*out channels, depth-to-space, crop.
       Same outputs and gradients (to float rounding); fwd+bwd ~10-20x faster on XLA:CPU.
     'dot_grad': the sub-pixel forward for wide layers (else `lax.conv_transpose`'s), XLA's
-      input gradient, the kernel gradient as one matmul (`conv_transpose_dot_grad`), where
+      input gradient, the kernel gradient as matmuls (`conv_transpose_dot_grad`), where
       XLA:CPU's own kernel gradient of either form is slow: fwd+bwd 1.5-2.6x faster than
       'subpixel' on XLA:CPU at batch 64 and 256 (experiments/benchmarks/upsample_speed.py).
     'auto': 'dot_grad' when stride > 1 and the default backend is CPU (where conv_transpose's
