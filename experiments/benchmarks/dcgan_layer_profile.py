@@ -3,7 +3,8 @@ weight gradient, timed alone in XLA (jit) and in PyTorch, alternated rep by rep.
 
 The layers are those of `configs/dcgan.py` (width 64, kernel 4) at their shapes in the step: G's
 projection, BatchNorms and two stride-2 upsamplings (`Upsample`'s CPU default, 'dot_grad'; torch's
-ConvTranspose2d), D's two stride-2 convs, BatchNorm and output layer. JAX's input and weight
+ConvTranspose2d), D's two stride-2 convs (D's CPU default `models.conv`, and its wide conv again with
+XLA's own backward), BatchNorm and output layer. JAX's input and weight
 gradients are each one jitted VJP (XLA drops the forward work a gradient does not need); torch's
 are `torch.nn.grad.conv2d_input/conv2d_weight` for convs (its own backward kernels) and autograd
 through a retained graph for the rest. A step runs each layer's forward twice (D sees real and fake) and
@@ -26,13 +27,18 @@ import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
+from gan_jax.models import conv, layers  # pylint: disable=g-import-not-at-top
 from gan_jax.models.upsample import conv_transpose_dot_grad
 
 DN = ('NHWC', 'HWIO', 'NHWC')
 
 
 def _conv(x, w):  # flax nn.Conv, kernel 4, stride 2, SAME (pads 1 and 2 -> torch padding 1).
+  # D's CPU default (`conv_impl='auto'`): lax's conv, its own backward where the input is wide.
+  return conv.conv_general_dilated(x, w, (2, 2), 'SAME', dimension_numbers=DN)
+
+
+def _conv_xla(x, w):  # The same conv with XLA's own backward (conv_impl='xla').
   return jax.lax.conv_general_dilated(x, w, (2, 2), 'SAME', dimension_numbers=DN)
 
 
@@ -55,6 +61,7 @@ def jax_layers(b):
       'G upsample 14x14x64->28x28x1': (up, (b, 14, 14, 64), (4, 4, 64, 1)),
       'D conv 28x28x1->14x14x64': (_conv, (b, 28, 28, 1), (4, 4, 1, 64)),
       'D conv 14x14x64->7x7x128': (_conv, (b, 14, 14, 64), (4, 4, 64, 128)),
+      'D conv 14x14x64->7x7x128, XLA backward': (_conv_xla, (b, 14, 14, 64), (4, 4, 64, 128)),
       'D BN 7x7x128': (_bn, (b, 7, 7, 128), ((128,), (128,))),
       'D dense 6272->1': (lambda x, w: x @ w, (b, 6272), (6272, 1)),
   }
@@ -148,13 +155,14 @@ def main():
   print('\n'.join(lines), flush=True)
   totals = {'jax': 0.0, 'torch': 0.0}
   for name, (fn, xs, ws) in jax_layers(args.batch).items():
-    j, t = jax_parts(fn, xs, ws), torch_parts(name, args.batch)
+    j, t = jax_parts(fn, xs, ws), torch_parts(name.split(',')[0], args.batch)
     ms = alternate({**{('jax', k): j[k] for k in j},
                     **{('torch', k): t[k] for k in ('fwd', 'dx', 'dw')}}, args.reps)
     for part in ('fwd', 'dx', 'dw'):
       tj, tt = ms[('jax', part)], ms[('torch', part)]
-      totals['jax'] += tj
-      totals['torch'] += tt
+      if ',' not in name:  # Variants (the 'before' rows) stay out of the totals.
+        totals['jax'] += tj
+        totals['torch'] += tt
       lines.append(f'| {name} | {part} | {tj:.2f} | {tt:.2f} | {tt / tj:.2f} |')
       print(lines[-1], flush=True)
   lines.append(f'| all layers | fwd + dx + dw | {totals["jax"]:.1f} | {totals["torch"]:.1f} | '

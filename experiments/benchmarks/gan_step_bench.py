@@ -46,6 +46,8 @@ NETS = {
     'dcgan_convT': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'conv_transpose'}),
     # The sub-pixel form that was the CPU default before 'dot_grad'.
     'dcgan_subpixel': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'subpixel'}),
+    # D's strided convs with XLA's own backward, the CPU default before models.conv.
+    'dcgan_xla_conv': ('dcgan', (28, 28, 1), {'dcgan.conv_impl': 'xla'}),
 }
 SECTIONS = ('peak', 'throughput', 'multi_step', 'cache', 'memory', 'scaling')
 
@@ -119,7 +121,7 @@ def torch_nets(net, config):
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   lrelu = lambda: nn.LeakyReLU(0.2)
-  if net in ('dcgan', 'dcgan_convT', 'dcgan_subpixel'):
+  if net in ('dcgan', 'dcgan_convT', 'dcgan_subpixel', 'dcgan_xla_conv'):
     w, k = config.dcgan.width, config.dcgan.kernel_size
     assert (w, k) == (64, 4), 'mirrored for the 28x28, width 64, kernel 4 DCGAN only'
     # SAME for kernel 4, stride 2 on even sizes pads 1 on each side: torch's padding=1.
@@ -424,7 +426,11 @@ def section_throughput(args, ctx):
                  f'{fmt(pct)} | {fmt(t_lower, 2)} | {fmt(t_compile, 2)} |')
     print(lines[-1], flush=True)
   lines += ['', 'JAX/torch > 1: JAX is faster. Param counts asserted equal. lower/compile: '
-            'seconds to trace+lower and to XLA-compile the step (in this process).']
+            'seconds to trace+lower and to XLA-compile the step (in this process). '
+            'dcgan_xla_conv: D\'s convs with XLA\'s own backward (conv_impl=xla; the same graph '
+            'as dcgan below models.conv.MIN_WINDOW_BYTES, as at batch 64). GFLOP/step counts '
+            'the work each JAX step does (no zero taps, the seed G\'s phase convs); torch does '
+            'more for the same function there. Per layer at batch 256: dcgan_layer_profile.md.']
   return lines
 
 
@@ -532,7 +538,7 @@ def section_scaling(args, ctx):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   csv = lambda kind: (lambda s: [kind(x) for x in s.split(',') if x])
-  parser.add_argument('--nets', type=csv(str), default=['dcgan', 'dcgan_seed32', 'vanilla'])
+  parser.add_argument('--nets', type=csv(str), default=['dcgan', 'dcgan_xla_conv', 'dcgan_seed32', 'vanilla'])
   parser.add_argument('--batches', type=csv(int), default=[64, 256])
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--rep_seconds', type=float, default=1.0)
