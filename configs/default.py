@@ -35,7 +35,9 @@ def get_config():
   config.dcgan.width = 64
   config.dcgan.kernel_size = 4
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.
-  config.dcgan.conv_impl = 'auto'  # D's strided convs' backward: 'auto', 'xla' or 'dot_grad'.
+  # The backward of D's convs (and the seed's 32x32 nets'): 'auto' (ours on CPU), 'xla' or
+  # 'dot_grad' (gan_jax/models/conv.py).
+  config.dcgan.conv_impl = 'auto'
   config.dcgan.g_batch_norm = True  # The paper's BatchNorm in G's hidden layers.
   config.dcgan.g_spectral_norm = False  # Spectral norm on G's layers too (SAGAN, BigGAN).
   # > 0: a fully connected hidden layer of this width after z in G and before D's logit; 1024 at

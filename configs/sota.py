@@ -2,8 +2,8 @@
 an EMA of G (decay 0.999 from step 2,000; standing BatchNorm statistics), 10,000 steps (~20-22
 min on 2 CPU cores); unconditional G learns at twice D's rate. MNIST, seeds 0-2: FID 14.6 +-
 0.5 (16.3 +- 0.7 with G at D's rate); Fashion-MNIST, seeds 0-1: 20.9 +- 0.7 (23.5 +- 0.6 over
-seeds 0-2 at D's rate) (README, "Results"). `mnist,conditional` (the cGAN, G at D's rate, ~31 min), seed 0: FID 6.8,
-label accuracy 99.5 %. `infogan` adds InfoGAN's fully connected layer of 1024 to G and D
+seeds 0-2 at D's rate) (README, "Results"). `mnist,conditional` (the cGAN, G at D's rate, ~31
+min), seed 0: FID 6.8, label accuracy 99.5 %. `infogan` adds InfoGAN's fully connected layer of 1024 to G and D
 (dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): MNIST's best, seeds 0-2 FID
 8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there).
 `sn_hinge` swaps in spectral norm on D and the hinge loss (the earlier recipe: MNIST FID 31.9 at

@@ -20,12 +20,13 @@ def _vjp(fn, x, kernel, g):
   return (y, *vjp(g))
 
 
-# 2 input channels: XLA's input gradient; 32 (x s*s phases >= 64 wide): the sub-pixel one.
+# 2 input channels: XLA's input gradient; 32 at stride 2 and 64 at stride 1 (s*s*cin >= 64):
+# the sub-pixel one.
 # CHUNK_BYTES = 1: the kernel gradient as a scan over one-example chunks; None: one dot.
 GRID = ([(p, k, 2, hw, cin, 1) for p in PADDINGS for k in (3, 4)
          for hw, cin in (((9, 9), 2), ((7, 8), 32))]
         + [('SAME', 4, 3, (9, 8), 32, None), ('VALID', 5, 3, (9, 8), 32, None),
-           ('SAME', 3, 1, (9, 8), 32, 1), (((1, 0), (2, 2)), 3, 1, (6, 7), 2, None)])
+           ('SAME', 3, 1, (9, 8), 64, 1), (((1, 0), (2, 2)), 3, 1, (6, 7), 2, None)])
 
 
 @pytest.mark.parametrize('padding,k,s,hw,cin,chunk_bytes', GRID, ids=str)

@@ -3,8 +3,8 @@ weight gradient, timed alone in XLA (jit) and in PyTorch, alternated rep by rep.
 
 The layers are those of `configs/dcgan.py` (width 64, kernel 4) at their shapes in the step: G's
 projection, BatchNorms and two stride-2 upsamplings (`Upsample`'s CPU default, 'dot_grad'; torch's
-ConvTranspose2d), D's two stride-2 convs (D's CPU default `models.conv`, and its wide conv again with
-XLA's own backward), BatchNorm and output layer. JAX's input and weight
+ConvTranspose2d), D's two stride-2 convs (D's CPU default `models.conv`, and its wide conv
+again with XLA's own backward), BatchNorm and output layer. JAX's input and weight
 gradients are each one jitted VJP (XLA drops the forward work a gradient does not need); torch's
 are `torch.nn.grad.conv2d_input/conv2d_weight` for convs (its own backward kernels) and autograd
 through a retained graph for the rest. A step runs each layer's forward twice (D sees real and fake) and

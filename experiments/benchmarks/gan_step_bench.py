@@ -538,7 +538,8 @@ def section_scaling(args, ctx):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   csv = lambda kind: (lambda s: [kind(x) for x in s.split(',') if x])
-  parser.add_argument('--nets', type=csv(str), default=['dcgan', 'dcgan_xla_conv', 'dcgan_seed32', 'vanilla'])
+  parser.add_argument('--nets', type=csv(str),
+                      default=['dcgan', 'dcgan_xla_conv', 'dcgan_seed32', 'vanilla'])
   parser.add_argument('--batches', type=csv(int), default=[64, 256])
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--rep_seconds', type=float, default=1.0)

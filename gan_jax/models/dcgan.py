@@ -83,7 +83,7 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   fc_hidden: int = 0  # > 0: a fully connected hidden layer before the logit (InfoGAN).
-  conv_impl: str = 'auto'  # The strided convs' backward: see `conv.pick` ('auto', 'xla', 'dot_grad').
+  conv_impl: str = 'auto'  # The convs' backward: 'auto', 'xla' or 'dot_grad' (`conv.pick`).
   axis_name: Optional[str] = None
 
   @nn.compact
