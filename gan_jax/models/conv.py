@@ -4,8 +4,9 @@
 XLA:CPU differentiates a stride-s convolution into a convolution over the s-fold zero-dilated
 output gradient (the input gradient) and a convolution whose "kernel" is that gradient (the
 kernel gradient). Both ran at a third of PyTorch's speed in the DCGAN step's profile
-(experiments/benchmarks/dcgan_layer_profile.md: D's 14x14x64 -> 7x7x128 conv at batch 256, 64
-and 69 ms against 20 and 20). `conv_dot_grad` keeps XLA's forward and computes
+(experiments/benchmarks/dcgan_layer_profile.md: D's 14x14x64 -> 7x7x128 conv at batch 256, 55
+and 51 ms against 19 and 19; 22 and 34 ms this way). `conv_dot_grad` keeps XLA's forward and
+computes
 
   - the input gradient as the transposed convolution it is, in the sub-pixel form without the
     dilation's zeros (`upsample.conv_transpose_subpixel`, fewest taps), for layers whose input
