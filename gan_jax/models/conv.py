@@ -37,6 +37,17 @@ def _pads(x_hw, k_hw, strides, padding):
   return tuple(tuple(p) for p in padding)
 
 
+def _out_hw(x_hw, k_hw, strides, pads):
+  return tuple((size + lo + hi - k) // s + 1
+               for size, k, s, (lo, hi) in zip(x_hw, k_hw, strides, pads))
+
+
+def _window_bytes(x, kernel, strides, pads):
+  """Bytes of one example's im2col windows: the kernel gradient's operand."""
+  out_h, out_w = _out_hw(x.shape[1:3], kernel.shape[:2], strides, pads)
+  return out_h * out_w * kernel.shape[0] * kernel.shape[1] * x.shape[3] * x.dtype.itemsize
+
+
 def conv_dot_grad(x, kernel, strides, padding):
   """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC x and HWIO kernel, with the
   backward pass described in the module docstring."""
@@ -48,7 +59,7 @@ def conv_dot_grad(x, kernel, strides, padding):
   def forward(x, kernel):
     return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=DN)
 
-  out_h, out_w = jax.eval_shape(forward, x, kernel).shape[1:3]
+  out_h, out_w = _out_hw((h, w), (kh, kw), strides, pads)
   # dL/dx[p] = sum_t g[(p + lo - t) / s] kernel[t]: the transposed conv of g with the kernel
   # flipped and in/out swapped, its dilated input padded so the output is x's size again.
   dx_pads = tuple((k - 1 - lo, size - 1 - (out - 1) * s + lo)
@@ -56,7 +67,7 @@ def conv_dot_grad(x, kernel, strides, padding):
                                               (kw, lo_w, w, out_w, strides[1])))
   subpixel_dx = (cin * strides[0] * strides[1] >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
                  and min(min(p) for p in dx_pads) >= 0)
-  chunk = im2col.chunk_size(n, out_h * out_w * kh * kw * cin * x.dtype.itemsize)
+  chunk = im2col.chunk_size(n, _window_bytes(x, kernel, strides, pads))
 
   @jax.custom_vjp
   def conv(x, kernel):
@@ -98,7 +109,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
            and precision is None)
   if min_window_bytes is None:
     min_window_bytes = MIN_WINDOW_BYTES
-  if not plain or _window_bytes(lhs, rhs, window_strides, padding) < min_window_bytes:
+  if not plain or lhs.shape[0] * _window_bytes(
+      lhs, rhs, window_strides, _pads(lhs.shape[1:3], rhs.shape[:2], window_strides,
+                                      padding)) < min_window_bytes:
     return lax.conv_general_dilated(*args, precision=precision)
   return conv_dot_grad(lhs, rhs, window_strides, padding)
 
@@ -110,15 +123,6 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
 # against 469 ms. The seed's 32x32 step at batch 64: 605 ms with this threshold, 751 with our
 # backward for every conv, 813 with XLA's for all (same process, alternated).
 MIN_WINDOW_BYTES = 2 ** 24
-
-
-def _window_bytes(x, kernel, strides, padding):
-  n, h, w, cin = x.shape
-  kh, kw = kernel.shape[:2]
-  pads = _pads((h, w), (kh, kw), strides, padding)
-  out = [(size + lo + hi - k) // s + 1 for size, (lo, hi), k, s in zip((h, w), pads, (kh, kw),
-                                                                        strides)]
-  return n * out[0] * out[1] * kh * kw * cin * x.dtype.itemsize
 
 
 def pick(impl: str):
