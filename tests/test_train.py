@@ -127,6 +127,18 @@ def test_missing_data_offline_fails_fast_with_one_clear_message(tmp_path, monkey
     assert needed in str(e.value)
 
 
+def test_a_split_is_decoded_once_per_process_and_shared_read_only():
+  from configs import default
+  dataset = default.get_config().dataset
+  first, again = input_pipeline.load_split(dataset), input_pipeline.load_split(dataset)
+  assert again['image'] is first['image']
+  with pytest.raises(ValueError, match='read-only'):
+    first['image'][0, 0, 0, 0] = 255  # A caller cannot change what the next one gets.
+  dataset.resize = 'pad'
+  assert input_pipeline.load_split(dataset, image_size=32)['image'].shape[1:] == (32, 32, 1)
+  assert input_pipeline.load_split(dataset)['image'].shape[1:] == (28, 28, 1)
+
+
 def test_network_probe_says_no_for_an_unreachable_host():
   assert not input_pipeline._network_reachable('host.invalid', timeout=2.0)
 
