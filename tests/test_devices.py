@@ -14,6 +14,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import xla_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow  # ~160 s: 10 runs, each compiling its step for 1, 2 or 8 devices.
 # BatchNorm (both nets); dropout and top-k's selection over the global batch (the MLP, 2 fakes
@@ -28,7 +30,7 @@ RUNS = ('pmap2', 'pmap8', 'shard_map8')
 @pytest.fixture(scope='module')
 def runs():
   """All variants in one subprocess: one start of Python, JAX and TensorFlow, not three."""
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
+  env = dict(os.environ, XLA_FLAGS=xla_flags('--xla_force_host_platform_device_count=8'),
              PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')
   proc = subprocess.run([sys.executable, '-m', 'tests.device_equivalence', *VARIANTS],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
