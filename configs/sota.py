@@ -1,8 +1,8 @@
 """The best recipe measured for MNIST and Fashion-MNIST: the 28x28 DCGAN of configs/dcgan.py with
 an EMA of G (decay 0.999 from step 2,000; standing BatchNorm statistics), 10,000 steps (~20-22
 min on 2 CPU cores); unconditional G learns at twice D's rate. MNIST, seeds 0-2: FID 14.6 +-
-0.5 (16.3 +- 0.7 with G at D's rate); Fashion-MNIST, seeds 0-1: 20.9 +- 0.7 (23.5 +- 0.6 over
-seeds 0-2 at D's rate) (README, "Results"). `mnist,conditional` (the cGAN, G at D's rate, ~31
+0.5 (16.3 +- 0.7 with G at D's rate); Fashion-MNIST, seeds 0-2: 20.9 +- 0.5 (23.5 +- 0.6 at D's
+rate) (README, "Results"). `mnist,conditional` (the cGAN, G at D's rate, ~31
 min), seed 0: FID 6.8, label accuracy 99.5 %. `infogan` adds InfoGAN's fully connected layer of 1024 to G and D
 (dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): MNIST's best, seeds 0-2 FID
 8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there).
@@ -42,7 +42,8 @@ def get_config(arg=None):
   if arg.infogan or not (arg.conditional or arg.sn_hinge):
     # D ends the runs at equal rates ahead (accuracy 0.92 / 0.92); G at 4e-4 beat 2e-4 on each
     # MNIST seed 0-2 (FID 14.4 / 14.3 / 15.1 against 15.7 / 17.1 / 16.2) and on Fashion-MNIST's
-    # seeds 0-1 (21.4 / 20.4 against 24.1 / 22.8 / 23.6). Untried on the cGAN and sn_hinge.
+    # seeds 0-2 (21.4 / 20.4 / 20.8 against 24.1 / 22.8 / 23.6). Untried on the cGAN and
+    # sn_hinge.
     config.optim.g_lr = 2 * config.optim.d_lr
   if arg.sn_hinge:
     config.dcgan.d_norm = 'spectral'
