@@ -139,6 +139,41 @@ def test_a_split_is_decoded_once_per_process_and_shared_read_only():
   assert input_pipeline.load_split(dataset)['image'].shape[1:] == (28, 28, 1)
 
 
+def test_a_decoded_split_file_is_used_by_later_processes_and_a_damaged_one_rewritten(
+    tmp_path, monkeypatch):
+  import tensorflow_datasets as tfds
+  from configs import default
+  prepared = input_pipeline.get_builder('mnist')
+  # A tfds data_dir of links to the prepared files: this test writes under tmp_path only.
+  version_dir = tmp_path / 'mnist' / str(prepared.version)
+  version_dir.mkdir(parents=True)
+  for f in os.listdir(prepared.data_dir):
+    if f != 'gan_jax_decoded':
+      os.symlink(os.path.join(prepared.data_dir, f), version_dir / f)
+  dataset = default.get_config().dataset
+  dataset.update(tfds_dir=str(tmp_path), split='test')
+  builder = input_pipeline.get_builder('mnist', tfds_dir=str(tmp_path))
+  path = input_pipeline.decoded_file(builder, 'test')
+  decoded = tfds.as_numpy(builder.as_dataset(split='test', batch_size=-1))
+
+  def load_as_a_new_process():
+    for key in [k for k in input_pipeline._DECODED if k[2] == str(tmp_path)]:
+      del input_pipeline._DECODED[key]
+    data = input_pipeline.load_split(dataset)
+    np.testing.assert_array_equal(data['image'], decoded['image'])
+    np.testing.assert_array_equal(data['label'], decoded['label'])
+
+  load_as_a_new_process()  # Decodes and writes the file.
+  size = os.path.getsize(path)
+  with open(path, 'r+b') as f:
+    f.truncate(size // 2)  # A damaged file is decoded again and written whole.
+  load_as_a_new_process()
+  assert os.path.getsize(path) == size
+  with monkeypatch.context() as m:  # The file alone serves a later process: no decoding.
+    m.setattr(tfds.core.DatasetBuilder, 'as_dataset', lambda *a, **k: 1 / 0)
+    load_as_a_new_process()
+
+
 def test_network_probe_says_no_for_an_unreachable_host():
   assert not input_pipeline._network_reachable('host.invalid', timeout=2.0)
 
