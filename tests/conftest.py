@@ -20,10 +20,11 @@ from configs import default  # noqa: E402  (needs the path above)
 
 _CACHE = {}
 # XLA:CPU's LLVM at its lowest optimisation for the tests and every process they start (they
-# inherit the environment): most of the suite's time is compiling many small programs that then
-# run a few steps of tiny nets. On 3 modules (fid, toy1d, steps) 160 s against 210 s. Results
-# move only in float rounding: tests compare runs within one session, or hold margins measured
-# over seeds and machines.
+# inherit the environment): much of the suite's time is compiling small programs that then run
+# a few steps of tiny nets. The device-count subprocess (dcgan, dcgan:toolbox) took 64 s against
+# 77-86 s (idle cores, two runs each); three in-process modules' tests (fid, toy1d, steps) took
+# the same time either way (65 s). Results move only in float rounding: tests compare runs within
+# one session, or hold margins measured over seeds and machines.
 TEST_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true'
 
 
