@@ -31,9 +31,14 @@ def kde_pdf(samples, x, bandwidth: Optional[float] = None):
     iqr = np.subtract(*np.percentile(s, [75, 25]))
     bandwidth = 0.9 * min(s.std(), iqr / 1.34) * len(s) ** (-0.2)
   out = np.empty_like(x)
+  # Only samples within 8.5 bandwidths of a chunk's points: a kernel beyond is < 2e-16 of its
+  # peak, so the density moves by < 1e-14 (absolute), and the sums cost a fraction of all pairs.
+  s, cut = np.sort(s), 8.5 * bandwidth
   rows = max(1, 2**22 // len(s))  # Chunks keep the (x, samples) matrix at ~32 MB.
   for i in range(0, len(x), rows):
-    u = (x[i:i + rows, None] - s[None, :]) / bandwidth
+    xi = x[i:i + rows]
+    lo, hi = np.searchsorted(s, [xi.min() - cut, xi.max() + cut])
+    u = (xi[:, None] - s[None, lo:hi]) / bandwidth
     out[i:i + rows] = np.exp(-0.5 * u * u).sum(1) / (len(s) * bandwidth * math.sqrt(2 * math.pi))
   return out
 
