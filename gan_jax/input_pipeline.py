@@ -113,7 +113,8 @@ _DECODED: Dict[tuple, Dict[str, Any]] = {}
 
 def decoded_file(builder, split: str) -> Optional[str]:
   """Where a whole split's decoded arrays are kept beside tfds' own files, so that later
-  processes read them in ~0.1 s instead of decoding again; None for sub-splits ('train[:10%]')."""
+  processes read them instead of decoding again (MNIST's train split: 0.5 s with the builder,
+  against 4.4 s); None for sub-splits ('train[:10%]')."""
   if split not in builder.info.splits:
     return None
   return os.path.join(os.fspath(builder.data_dir), 'gan_jax_decoded', f'{split}.npz')
@@ -150,7 +151,7 @@ def _tfds_split(name: str, split: str, tfds_dir: str, local_mirror: Optional[str
     has_label = 'label' in features
     path = decoded_file(builder, split)
     arrays = path and _read_decoded(path, builder.info.splits[split].num_examples)
-    if not arrays:
+    if not arrays or (has_label and 'label' not in arrays):
       decoded = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
       arrays = {'image': decoded['image']}
       if has_label:

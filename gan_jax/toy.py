@@ -32,7 +32,8 @@ def kde_pdf(samples, x, bandwidth: Optional[float] = None):
     bandwidth = 0.9 * min(s.std(), iqr / 1.34) * len(s) ** (-0.2)
   out = np.empty_like(x)
   # Only samples within 8.5 bandwidths of a chunk's points: a kernel beyond is < 2e-16 of its
-  # peak, so the density moves by < 1e-14 (absolute), and the sums cost a fraction of all pairs.
+  # peak, so the density moves by < 2e-16 / (bandwidth sqrt(2 pi)) (absolute), and the sums cost
+  # a fraction of all pairs.
   s, cut = np.sort(s), 8.5 * bandwidth
   rows = max(1, 2**22 // len(s))  # Chunks keep the (x, samples) matrix at ~32 MB.
   for i in range(0, len(x), rows):
