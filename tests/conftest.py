@@ -21,10 +21,11 @@ from configs import default  # noqa: E402  (needs the path above)
 _CACHE = {}
 # XLA:CPU's LLVM at its lowest optimisation for the tests and every process they start (they
 # inherit the environment): much of the suite's time is compiling small programs that then run
-# a few steps of tiny nets. The device-count subprocess (dcgan, dcgan:toolbox) took 64 s against
-# 77-86 s (idle cores, two runs each); three in-process modules' tests (fid, toy1d, steps) took
-# the same time either way (65 s). Results move only in float rounding: tests compare runs within
-# one session, or hold margins measured over seeds and machines.
+# a few steps of tiny nets. Idle cores: the fast tier (make test) took 284 s with them against
+# 392 s without (the latter with toy.kde_pdf already cut, which only helped it); the device-count
+# subprocess (dcgan, dcgan:toolbox) 64 s against 77-86 s. Runs of many steps are slower (the
+# toy's 2,000 steps: 66 s against 51). Results move only in float rounding: tests compare runs
+# within one session, or hold margins measured over seeds and machines.
 TEST_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true'
 
 
