@@ -39,3 +39,19 @@ def find(required: str, data_dir=None) -> pathlib.Path:
   raise DataUnavailableError(
       f'Could not find {required!r}: set {DATA_DIR_ENV} to the folder that contains it (tried '
       f'{[str(c) for c in candidates if c]}). Nothing is downloaded.')
+
+
+def save_npz(path, arrays) -> None:
+  """`np.savez(path, **arrays)` through a temporary file and `os.replace`: a concurrent reader
+  (another process, another test worker) sees the whole file or none. The caches of decoded
+  splits and of FID reference statistics write this way."""
+  import numpy as np
+  path = os.fspath(path)
+  tmp = f'{path}.tmp{os.getpid()}'
+  try:
+    with open(tmp, 'wb') as f:
+      np.savez(f, **arrays)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)

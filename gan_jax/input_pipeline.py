@@ -130,16 +130,11 @@ def _read_decoded(path: str, num_examples: int) -> Optional[Dict[str, np.ndarray
 
 
 def _write_decoded(path: str, arrays: Dict[str, np.ndarray]) -> None:
-  tmp = f'{path}.tmp-{os.getpid()}'
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(tmp, 'wb') as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)  # Atomic: a concurrent reader sees the whole file or none.
+    data_dir.save_npz(path, arrays)
   except OSError as e:  # E.g. a read-only data_dir: decoding each time is only slower.
     logging.info('Not keeping decoded arrays at %s: %s', path, e)
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def _tfds_split(name: str, split: str, tfds_dir: str, local_mirror: Optional[str]):

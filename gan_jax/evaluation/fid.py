@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gan_jax import batching
+from gan_jax import data_dir
 from gan_jax.evaluation import frechet, inception
 
 PROTOCOL_VERSION = 'fid-incv3-2015-12-05_bilinear-aa-299_v1'
@@ -218,7 +219,5 @@ def reference_statistics(compute_features, *, source, cache_dir=None, keep_featu
   if jax.process_index() != 0:  # One writer when several processes evaluate the same set.
     return stats
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.stem + f'.tmp{os.getpid()}.npz')
-  np.savez(tmp, **stats)
-  os.replace(tmp, path)  # atomic: a concurrent reader never sees a half-written file
+  data_dir.save_npz(path, stats)
   return stats
