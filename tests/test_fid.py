@@ -70,6 +70,18 @@ def test_frechet_distance_diagonal_closed_form():
   np.testing.assert_allclose(got, expected, rtol=1e-8)
 
 
+def test_trace_sqrt_product_equals_the_reference_codes_sqrtm():
+  """The reference FID code takes Tr(sqrtm(sigma1 @ sigma2)); the symmetric form gives the same
+  on full-rank covariances that do not commute."""
+  import scipy.linalg
+  from gan_jax.evaluation import frechet
+  rng = np.random.default_rng(4)
+  x, y = rng.normal(size=(400, 64)), rng.normal(size=(400, 64)) @ rng.normal(size=(64, 64))
+  s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+  expected = np.trace(scipy.linalg.sqrtm(s1 @ s2)).real
+  np.testing.assert_allclose(frechet.trace_sqrt_product(s1, s2), expected, rtol=1e-10)
+
+
 def test_frechet_distance_identical_is_zero():
   x = np.random.default_rng(1).normal(size=(500, 32))
   mu, sigma = fid.feature_statistics(x)
