@@ -125,11 +125,16 @@ def test_each_discriminator_update_takes_its_own_real_batch(tiny_config, mnist):
       _max_diff(got.d_params, expected.d_params), 1e-7)
 
 
+# Steps are jitted in the tests: op by op, the first d_step and g_step of a process compile each
+# operation alone (~12 s on the MLP).
+_D_STEP, _G_STEP = jax.jit(steps.d_step), jax.jit(steps.g_step)
+
+
 def test_each_step_moves_only_its_own_player(tiny_config, mnist):
   _, state = _state(tiny_config, mnist)
   batch, rng = _batch(mnist, 0), jax.random.PRNGKey(1)
-  after_d, _ = steps.d_step(state, batch, rng=rng)
-  after_g, _ = steps.g_step(state, batch, rng=rng)
+  after_d, _ = _D_STEP(state, batch, rng=rng)
+  after_g, _ = _G_STEP(state, batch, rng=rng)
   # D's step leaves G (params, statistics, optimiser) untouched, and G's step leaves D untouched.
   for untouched in (lambda s: s.g_params, lambda s: s.g_batch_stats, lambda s: s.g_opt_state):
     assert _max_diff(untouched(after_d), untouched(state)) == 0.0
@@ -143,8 +148,8 @@ def test_randomness_is_fresh_at_every_step(tiny_config, mnist):
   """The step's keys come from (rng, step): two steps on one batch draw other latents."""
   _, state = _state(tiny_config, mnist, **{'mlp.dropout': 0.0})
   batch = _batch(mnist, 0)
-  _, first = steps.d_step(state, batch)
-  _, second = steps.d_step(state.replace(step=state.step + 1), batch)
+  _, first = _D_STEP(state, batch)
+  _, second = _D_STEP(state.replace(step=state.step + 1), batch)
   assert abs(float(first['d_fake']) - float(second['d_fake'])) > 1e-6
 
 
@@ -197,8 +202,8 @@ def test_r1_penalty_is_half_gamma_times_the_squared_input_gradient(tiny_config, 
   _, state = _state(tiny_config, mnist, **{'mlp.d_hidden': (), 'mlp.dropout': 0.0})
   w = state.d_params['Dense_0']['kernel']
   batch, rng = _batch(mnist, 0), jax.random.PRNGKey(3)
-  _, plain = steps.d_step(state, batch, rng=rng)
-  _, penalised = steps.d_step(state, batch, rng=rng, r1_gamma=4.0)
+  _, plain = _D_STEP(state, batch, rng=rng)
+  _, penalised = jax.jit(functools.partial(steps.d_step, r1_gamma=4.0))(state, batch, rng=rng)
   np.testing.assert_allclose(penalised['d_r1'], jnp.sum(w ** 2), rtol=1e-5)
   np.testing.assert_allclose(penalised['d_loss'] - plain['d_loss'], 2.0 * jnp.sum(w ** 2),
                              rtol=1e-4)
@@ -213,8 +218,8 @@ def r1_flatness(data, seed=0, num_steps=30):
     d_step = jax.jit(functools.partial(steps.d_step, r1_gamma=r1_gamma))
     for i in range(num_steps):
       state, _ = d_step(state, _batch(data, i, seed=seed), rng=jax.random.PRNGKey(1000 * seed + i))
-    _, metrics = steps.d_step(state, _batch(data, 99, seed=seed), rng=jax.random.PRNGKey(99),
-                              r1_gamma=1.0)
+    _, metrics = jax.jit(functools.partial(steps.d_step, r1_gamma=1.0))(
+        state, _batch(data, 99, seed=seed), rng=jax.random.PRNGKey(99))
     return float(metrics['d_r1']), float(metrics['d_real'])
   (free, _), (flat, flat_real) = after_training(0.0), after_training(10.0)
   return flat / free, flat_real
@@ -244,13 +249,14 @@ def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
   _, state = _state(tiny_config, mnist)
   batch, rng = _batch(mnist, 0), jax.random.PRNGKey(5)
   top_k = steps.TopK(min_fraction=0.5, decay=0.5, decay_every=1)
-  plain, _ = steps.g_step(state, batch, rng=rng)
-  same, metrics = steps.g_step(state, batch, rng=rng, top_k=top_k)  # Step 0: fraction 1.
+  top_k_step = jax.jit(functools.partial(steps.g_step, top_k=top_k))
+  plain, _ = _G_STEP(state, batch, rng=rng)
+  same, metrics = top_k_step(state, batch, rng=rng)  # Step 0: fraction 1.
   assert float(metrics['g_top_k']) == 1.0
   for a, b in zip(jax.tree.leaves(same.g_params), jax.tree.leaves(plain.g_params)):
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
   later = state.replace(step=jnp.asarray(3, jnp.int32))  # 0.5^3 -> its floor, 0.5.
-  half, metrics = steps.g_step(later, batch, rng=rng, top_k=top_k)
+  half, metrics = top_k_step(later, batch, rng=rng)
   assert float(metrics['g_top_k']) == 0.5
   moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(half.g_params),
                                                         jax.tree.leaves(plain.g_params))]
