@@ -27,11 +27,9 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # Two workers, one per core; a test module stays on one worker (--dist loadfile), so module
-# fixtures (MNIST, the Inception weights, the device-equivalence subprocess) load once. On a
-# fresh clone the fast tier took 515 s this way and 579 s spread test by test (--dist load);
-# with the toolbox's tests it took 590 s.
+# fixtures (MNIST, the Inception weights, the device-equivalence subprocess) load once.
 # `make test` is the fast tier; the tests marked slow (multi-process, device counts, the fault
-# test, the evaluation CLI) run in `make test-slow`, and both in `make test-all`. CI runs both.
+# test, the evaluation CLI) run in `make test-slow`, and both in `make test-all` (CI: .ci/run).
 # --durations: every run lists its slowest tests, so the suite's time budget can be kept.
 PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile --durations=12
 PYTEST_ARGS ?=
