@@ -16,8 +16,12 @@ PADDINGS = ['SAME', 'VALID', ((1, 2), (2, 1)), ((0, 3), (4, 0))]
 
 
 def _vjp(fn, x, kernel, g):
-  y, vjp = jax.vjp(fn, x, kernel)
-  return (y, *vjp(g))
+  # One jitted program per case: op by op, each operation of both passes compiled on its own.
+  @jax.jit
+  def outputs_and_grads(x, kernel, g):
+    y, vjp = jax.vjp(fn, x, kernel)
+    return (y, *vjp(g))
+  return outputs_and_grads(x, kernel, g)
 
 
 # 2 input channels: XLA's input gradient; 32 at stride 2 and 64 at stride 1 (s*s*cin >= 64):

@@ -28,11 +28,12 @@ def _upsample(features, k, s, padding, use_bias, impl):
 
 
 def _outputs_and_grads(module, params, x, g):
-  def loss(params, x):
-    return jnp.sum(module.apply(params, x) * g)
-  y = module.apply(params, x)
-  grads_p, grad_x = jax.grad(loss, argnums=(0, 1))(params, x)
-  return y, grads_p, grad_x
+  # One jitted program: op by op, each case compiled each operation of both passes on its own.
+  @jax.jit
+  def outputs_and_grads(params, x, g):
+    y, vjp = jax.vjp(module.apply, params, x)
+    return (y, *vjp(g))
+  return outputs_and_grads(params, x, g)
 
 
 def _assert_trees_close(a, b, atol=ATOL):
