@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-pytestmark = pytest.mark.slow  # ~170 s: seven processes, two waiting out a join deadline.
+pytestmark = pytest.mark.slow  # ~120 s: seven processes, two waiting out a join deadline.
 
 
 def _free_port():
@@ -79,14 +79,14 @@ def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
 
 
 def test_a_missing_peer_is_an_error_within_the_timeout_not_a_hang(tmp_path):
-  port = _free_port()
-  alone = _start(0, 2, port, tmp_path / 'w0', 4, devices=2, timeout_s=5)
-  alone.wait(timeout=120)  # Far above 5 s: a hang fails the test.
+  # The coordinator of a 2-process run whose peer never comes, and (side by side, on another
+  # port) a non-coordinator whose coordinator never comes.
+  alone = _start(0, 2, _free_port(), tmp_path / 'w0', 4, devices=2, timeout_s=5)
+  lonely = _start(1, 2, _free_port(), tmp_path / 'w1', 4, devices=2, timeout_s=3)
+  for proc in (alone, lonely):
+    proc.wait(timeout=120)  # Far above the timeouts: a hang fails the test.
   err = _output(alone)
   assert alone.returncode != 0
   assert 'DEADLINE_EXCEEDED' in err and 'Joining a 2-process run' in err
-  # A non-coordinator without a coordinator says so in one Python error.
-  lonely = _start(1, 2, _free_port(), tmp_path / 'w1', 4, devices=2, timeout_s=3)
-  lonely.wait(timeout=120)
-  err = _output(lonely)
+  err = _output(lonely)  # It says so in one Python error.
   assert lonely.returncode != 0 and 'No coordinator at 127.0.0.1:' in err
