@@ -54,14 +54,17 @@ def test_a_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tiny_config
     train.train_and_evaluate(config, str(tmp_path / 'a'))
 
 
-@pytest.mark.slow  # ~90 s: six starts of the trainer.
-def test_training_survives_sigkill_and_sigterm_at_random_moments(tmp_path):
+# SIGTERM's save and clean exit: test_train.py's test_sigterm_saves_a_checkpoint_and_exits_cleanly
+# (a run that resumes from any checkpoint ends bit-identical: here). `experiments/fault_test.py
+# --sigterms=N` adds SIGTERMs to the SIGKILLs; each costs another start of the trainer.
+@pytest.mark.slow  # ~80 s: five starts of the trainer.
+def test_training_survives_sigkill_at_random_moments(tmp_path):
   proc = subprocess.run(
       [sys.executable, 'experiments/fault_test.py', f'--workdir={tmp_path}', '--sigkills=2',
-       '--sigterms=1', '--num_steps=24', '--seed=1'],
+       '--sigterms=0', '--num_steps=24', '--seed=1'],
       cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert 'RESULT' in proc.stdout, proc.stderr[-3000:]
   result = json.loads(proc.stdout.split('RESULT', 1)[1])
   assert proc.returncode == 0 and not result['errors'], result
-  assert result['survived'] == {'kill_log': 1, 'kill_save': 1, 'term_log': 1}
+  assert result['survived'] == {'kill_log': 1, 'kill_save': 1, 'term_log': 0}
   assert result['bit_identical']

@@ -9,28 +9,34 @@ from gan_jax import models
 
 
 def _count(tree):
-  return sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
-def _init(model_name, shape, num_classes=0, **dcgan):
+def _init(model_name, shape, num_classes=0, shapes_only=False, **dcgan):
+  """(G, D, G's variables, D's variables); with `shapes_only`, the variables' shapes alone.
+
+  Jitted (or only traced): op by op, the init of the full-size nets took 5-9 s per test."""
   config = default.get_config()
   config.model = model_name
   config.dcgan.update(dcgan)
   g, d = models.create_models(config, data_shape=shape, num_classes=num_classes)
   labels = jnp.zeros((2,), jnp.int32) if num_classes else None
-  g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)), labels, train=False)
-  d_vars = d.init(jax.random.PRNGKey(1), jnp.zeros((2, *shape)), labels, train=False)
+  run = jax.eval_shape if shapes_only else lambda f, *args: jax.jit(f)(*args)  # noqa: E731
+  g_vars = run(lambda key, z, y: g.init(key, z, y, train=False), jax.random.PRNGKey(0),
+               jnp.zeros((2, 100)), labels)
+  d_vars = run(lambda key, x, y: d.init(key, x, y, train=False), jax.random.PRNGKey(1),
+               jnp.zeros((2, *shape)), labels)
   return g, d, g_vars, d_vars
 
 
 def test_vanilla_mlp_has_the_seed_parameter_counts():
-  _, _, g_vars, d_vars = _init('mlp', (28, 28, 1))
+  _, _, g_vars, d_vars = _init('mlp', (28, 28, 1), shapes_only=True)
   assert _count(g_vars['params']) == 1_489_936
   assert _count(d_vars['params']) == 533_505
 
 
 def test_seed32_dcgan_has_the_seed_parameter_counts():
-  _, _, g_vars, d_vars = _init('dcgan_seed32', (32, 32, 1))
+  _, _, g_vars, d_vars = _init('dcgan_seed32', (32, 32, 1), shapes_only=True)
   assert _count(g_vars['params']) == 1_049_985
   assert _count(d_vars['params']) == 98_113
 
@@ -49,7 +55,7 @@ def test_dcgan_with_a_fully_connected_layer_is_infogans_mnist_pair():
   """Chen et al. 2016 (appendix C.1), the MNIST nets of Lucic et al. 2018. G: FC 1024, BN, ReLU;
   FC 7x7x128, BN, ReLU; 4x4 up-conv 64, BN, ReLU; 4x4 up-conv 1. D: 4x4 conv 64, LReLU; 4x4
   conv 128, BN, LReLU; FC 1024, BN, LReLU; FC 1. No bias before a BatchNorm."""
-  _, _, g_vars, d_vars = _init('dcgan', (28, 28, 1), fc_hidden=1024)
+  _, _, g_vars, d_vars = _init('dcgan', (28, 28, 1), fc_hidden=1024, shapes_only=True)
   bn = lambda c: 2 * c  # noqa: E731  (scale and offset)
   g = 100 * 1024 + bn(1024) + 1024 * 7 * 7 * 128 + bn(128) + 4 * 4 * 128 * 64 + bn(64) + (
       4 * 4 * 64 + 1)
@@ -58,7 +64,7 @@ def test_dcgan_with_a_fully_connected_layer_is_infogans_mnist_pair():
 
 
 def test_dcgan_has_no_bias_before_batchnorm():
-  _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8)
+  _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8, shapes_only=True)
   g_layers = [k for k in g_vars['params'] if not k.startswith('BatchNorm')]
   d_layers = [k for k in d_vars['params'] if not k.startswith('BatchNorm')]
   # Only G's output layer and D's input and output layers (no BatchNorm after them) have biases.
