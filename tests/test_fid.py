@@ -47,10 +47,12 @@ def test_every_conv_path_computes_the_same_features(params):
   run = jax.jit(inception.apply, static_argnames=('impl', 'stem_per_image'))
   base = np.asarray(run(params, images, impl='xla', stem_per_image=False))
   assert np.abs(base).mean() > 0.1  # Features, not zeros.
-  for impl in inception.CONV_IMPLS + ('auto',):
-    for stem_per_image in (False, True):
-      np.testing.assert_allclose(run(params, images, impl=impl, stem_per_image=stem_per_image),
-                                 base, rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image}')
+  # Every conv impl with the batched stem, and the per-image stem on the CPU default ('auto'):
+  # the stem's batching is independent of the convs' impl.
+  for impl, stem_per_image in [(i, False) for i in inception.CONV_IMPLS] + [
+      ('auto', False), ('auto', True)]:
+    np.testing.assert_allclose(run(params, images, impl=impl, stem_per_image=stem_per_image),
+                               base, rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image}')
 
 
 @needs_weights
