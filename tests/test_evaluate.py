@@ -54,17 +54,17 @@ def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_
   assert best['value'] == min(fcds.values()) and best['step'] == min(fcds, key=fcds.get)
 
 
-@pytest.mark.slow  # ~90 s: a subprocess that loads and compiles Inception.
+@pytest.mark.slow  # ~40 s: a subprocess that loads and compiles Inception.
 def test_cli_evaluates_a_workdir_and_writes_metrics_json(tiny_config, tmp_path):
   config = tiny_config('dcgan', num_train_steps=6)
   train.train_and_evaluate(config, str(tmp_path))
   env = dict(os.environ, GAN_JAX_CACHE=str(tmp_path / 'cache'), PYTHONPATH=ROOT)
-  cmd = [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={tmp_path}', '--num_samples=16',
+  cmd = [sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={tmp_path}', '--num_samples=8',
          '--metrics=inception,classifier', '--step=6']
   out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-2000:]
   r = _read(tmp_path, 6)
-  assert r['step'] == 6 and r['num_samples'] == r['num_reference'] == 16
+  assert r['step'] == 6 and r['num_samples'] == r['num_reference'] == 8
   # An untrained G (6 steps) is far from MNIST by every measure.
   assert r['fid'] > 50 and r['fcd'] > 1 and r['precision'] < 0.5
   assert os.path.exists(tmp_path / 'eval' / 'step_0000006' / 'samples.png')
