@@ -54,7 +54,8 @@ def test_a_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tiny_config
     train.train_and_evaluate(config, str(tmp_path / 'a'))
 
 
-# SIGTERM's save and clean exit: test_train.py's test_sigterm_saves_a_checkpoint_and_exits_cleanly
+# SIGTERM's save and clean exit: test_train.py's
+# test_main_trains_writes_its_outputs_and_saves_on_sigterm
 # (a run that resumes from any checkpoint ends bit-identical: here). `experiments/fault_test.py
 # --sigterms=N` adds SIGTERMs to the SIGKILLs; each costs another start of the trainer.
 @pytest.mark.slow  # ~80 s: five starts of the trainer.

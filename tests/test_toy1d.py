@@ -98,7 +98,8 @@ def short_joint_run(seed: int, num_steps: int = 2000):
 
 # The bounds below are outcomes of training, which XLA:CPU rounds differently on AVX2 and AVX-512
 # cores. Each holds with a 2x margin or more over seeds 0-5 (Proposition 1: seeds 0-4, above);
-# `python -m tests.margins toy1d` prints the measured values. The tight claims (max |D - D*| <=
+# `python -m tests.margins toy1d` prints the measured values (on an AVX2-only machine: margins
+# 2.1x to 2.4x, Proposition 1's errors as above to two digits). The tight claims (max |D - D*| <=
 # 0.05 at the end of the annealed 10,000-step run) are experiments/toy1d's, with a table over
 # seeds there: 2,000 steps in, G still moves and max |D - D*| is 0.14-0.36 over seeds, too noisy
 # for a bound that means anything.

@@ -27,24 +27,6 @@ def _main(workdir, *flags, config='configs/dcgan.py:runlocal'):
           *CADENCES, *flags]
 
 
-def _run(cmd):
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc.stderr
-
-
-# Resume through `python -m gan_jax.main` is test_faults.py's (restarts after SIGKILL and SIGTERM,
-# bit-identical to an uninterrupted run); in-process, test_resumed_run_is_bit_identical below.
-@pytest.mark.slow  # ~20 s: a start of `python -m gan_jax.main`.
-def test_main_trains_and_writes_its_outputs(tmp_path):
-  log = _run(_main(tmp_path, '--config.num_train_steps=24'))
-  assert 'G params: ' in log and 'D params: ' in log
-  assert 'step 24/24' in log and 'D(G(z))' in log and 'steps/s' in log
-  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['12', '24']
-  assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
-  assert os.path.exists(tmp_path / 'samples' / 'step_0000024.png')
-
-
 def test_a_misspelt_config_key_is_an_error(tmp_path):
   proc = subprocess.run(_main(tmp_path, '--config.optim.d_lrr=1e-4'), cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
@@ -99,18 +81,27 @@ def test_several_steps_per_call_train_as_one_step_per_call(tiny_config, tmp_path
     np.testing.assert_allclose(logged[name], expected[name], rtol=1e-4, err_msg=name)
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-  cmd = _main(tmp_path, '--config.num_train_steps=100000', '--config.log_every_steps=3',
-              '--config.checkpoint_every_steps=100000')
+def test_main_trains_writes_its_outputs_and_saves_on_sigterm(tmp_path):
+  """`python -m gan_jax.main`: its log, checkpoints, TensorBoard events and sample grids; SIGTERM
+  (a preemption) saves a checkpoint and exits 0. Resume through main is test_faults.py's
+  (restarts after SIGKILL, bit-identical to an uninterrupted run)."""
+  cmd = _main(tmp_path, '--config.num_train_steps=100000', '--config.log_every_steps=3')
   proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+  log = []
   for line in proc.stderr:  # Blocks on the run's own progress; no sleeping.
-    if 'step 6/' in line:
+    log.append(line)
+    if 'step 15/' in line:  # After step 12's checkpoint and samples.
       proc.send_signal(signal.SIGTERM)
       break
   rest = proc.stderr.read()
   assert proc.wait(timeout=300) == 0, rest[-3000:]
-  saved = [int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit()]
-  assert saved and saved[0] >= 6 and 'SIGTERM' in rest
+  log = ''.join(log)
+  assert 'G params: ' in log and 'D params: ' in log
+  assert 'D(G(z))' in log and 'steps/s' in log
+  saved = sorted(int(s) for s in os.listdir(tmp_path / 'checkpoints') if s.isdigit())
+  assert saved[0] == 12 and saved[-1] >= 15 and 'SIGTERM' in rest, (saved, rest[-2000:])
+  assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
+  assert os.path.exists(tmp_path / 'samples' / 'step_0000012.png')
 
 
 def test_missing_data_offline_fails_fast_with_one_clear_message(tmp_path, monkeypatch):
