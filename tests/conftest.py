@@ -90,6 +90,18 @@ def tiny(config, **overrides):
   return config
 
 
+def outputs_and_vjp(fn, *primals, cotangent):
+  """(fn(*primals), *the cotangent pulled back to each primal), as one jitted program: op by op,
+  each operation of both passes would compile on its own (the layer tests' main cost)."""
+  import jax
+
+  @jax.jit
+  def run(primals, cotangent):
+    y, vjp = jax.vjp(fn, *primals)
+    return (y, *vjp(cotangent))
+  return run(primals, cotangent)
+
+
 @pytest.fixture
 def tiny_config():
   return lambda name='dcgan', **kw: tiny(__import__(f'configs.{name}', fromlist=['x'])

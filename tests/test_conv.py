@@ -10,18 +10,14 @@ from jax import lax
 from gan_jax import im2col
 from gan_jax.models import conv
 from gan_jax.models.dcgan import DCGANDiscriminator, SeedGenerator32
+from tests.conftest import outputs_and_vjp
 
 ATOL = 1e-5
 PADDINGS = ['SAME', 'VALID', ((1, 2), (2, 1)), ((0, 3), (4, 0))]
 
 
 def _vjp(fn, x, kernel, g):
-  # One jitted program per case: op by op, each operation of both passes compiled on its own.
-  @jax.jit
-  def outputs_and_grads(x, kernel, g):
-    y, vjp = jax.vjp(fn, x, kernel)
-    return (y, *vjp(g))
-  return outputs_and_grads(x, kernel, g)
+  return outputs_and_vjp(fn, x, kernel, cotangent=g)
 
 
 # 2 input channels: XLA's input gradient; 32 at stride 2 and 64 at stride 1 (s*s*cin >= 64):

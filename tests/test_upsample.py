@@ -9,6 +9,7 @@ import pytest
 from gan_jax import im2col
 from gan_jax.models import upsample
 from gan_jax.models.upsample import Upsample
+from tests.conftest import outputs_and_vjp
 
 ATOL = 1e-5
 PADDINGS = ['SAME', 'VALID', ((1, 2), (2, 1)), ((0, 3), (4, 0)), 1]
@@ -28,12 +29,7 @@ def _upsample(features, k, s, padding, use_bias, impl):
 
 
 def _outputs_and_grads(module, params, x, g):
-  # One jitted program: op by op, each case compiled each operation of both passes on its own.
-  @jax.jit
-  def outputs_and_grads(params, x, g):
-    y, vjp = jax.vjp(module.apply, params, x)
-    return (y, *vjp(g))
-  return outputs_and_grads(params, x, g)
+  return outputs_and_vjp(module.apply, params, x, cotangent=g)
 
 
 def _assert_trees_close(a, b, atol=ATOL):
