@@ -14,7 +14,7 @@ def _psd_sqrt(sigma):
 
 
 def trace_sqrt_product(sigma1, sigma2) -> float:
-  """Tr((sigma1 sigma2)^(1/2)) for symmetric PSD matrices, as Tr((s sigma2 s)^(1/2)), s = sigma1^(1/2).
+  """Tr((sigma1 sigma2)^(1/2)) for symmetric PSD matrices: Tr((s sigma2 s)^(1/2)), s = sigma1^(1/2).
 
   The two products are similar (s^-1 (s s sigma2 s) s = sigma1 sigma2), so they share eigenvalues;
   the second is symmetric PSD, whose eigenvalues `eigvalsh` gives directly. The reference FID
