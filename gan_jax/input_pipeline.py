@@ -11,7 +11,8 @@ otherwise tfds downloads, but only after a quick network probe, so that a machin
 gets one clear error within seconds instead of tfds' ~200 s retry loop.
 
 Decoded once: a whole split's arrays are kept per process and written beside tfds' files
-(`decoded_file`), which later processes read instead of decoding the images again.
+(`decoded_file`), which later processes read instead of decoding the images again, without
+importing tfds or TensorFlow.
 """
 import os
 import pathlib
@@ -120,13 +121,15 @@ def decoded_file(builder, split: str) -> Optional[str]:
   return os.path.join(os.fspath(builder.data_dir), 'gan_jax_decoded', f'{split}.npz')
 
 
-def _read_decoded(path: str, num_examples: int) -> Optional[Dict[str, np.ndarray]]:
+def _read_decoded(path: str, num_examples: Optional[int]) -> Optional[Dict[str, np.ndarray]]:
   try:
     with np.load(path) as f:
       arrays = {k: f[k] for k in f.files}
   except (OSError, ValueError, EOFError, zipfile.BadZipFile):
     return None  # Missing, or a damaged file: decode again (and rewrite it).
-  return arrays if len(arrays.get('image', ())) == num_examples else None
+  if 'image' not in arrays or num_examples not in (None, len(arrays['image'])):
+    return None
+  return arrays
 
 
 def _write_decoded(path: str, arrays: Dict[str, np.ndarray]) -> None:
@@ -137,26 +140,41 @@ def _write_decoded(path: str, arrays: Dict[str, np.ndarray]) -> None:
     logging.info('Not keeping decoded arrays at %s: %s', path, e)
 
 
+def _decoded_without_tfds(name: str, split: str, tfds_dir: str) -> Optional[Dict[str, Any]]:
+  """The decoded file of the one prepared version of `name`, found and read without importing
+  tfds (and with it TensorFlow: ~5 s of every process start here); None when there is no
+  such file, more than one version, or a damaged file (tfds' builder decides then)."""
+  if '[' in split:  # A sub-split ('train[:10%]') has no file of its own.
+    return None
+  found = list(pathlib.Path(tfds_dir, name).glob(f'*/gan_jax_decoded/{split}.npz'))
+  if len(found) != 1:
+    return None
+  arrays = _read_decoded(str(found[0]), None)
+  return arrays if arrays and 'num_classes' in arrays else None
+
+
 def _tfds_split(name: str, split: str, tfds_dir: str, local_mirror: Optional[str]):
   key = (name, split, tfds_dir, local_mirror)
   if key not in _DECODED:
-    import tensorflow_datasets as tfds
-    builder = get_builder(name, tfds_dir=tfds_dir, local_mirror=local_mirror)
-    features = builder.info.features
-    has_label = 'label' in features
-    path = decoded_file(builder, split)
-    arrays = path and _read_decoded(path, builder.info.splits[split].num_examples)
-    if not arrays or (has_label and 'label' not in arrays):
-      decoded = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-      arrays = {'image': decoded['image']}
-      if has_label:
-        arrays['label'] = decoded['label'].astype(np.int32)
-      if path:
-        _write_decoded(path, arrays)
+    arrays = _decoded_without_tfds(name, split, tfds_dir)
+    if arrays is None:
+      import tensorflow_datasets as tfds
+      builder = get_builder(name, tfds_dir=tfds_dir, local_mirror=local_mirror)
+      features = builder.info.features
+      path = decoded_file(builder, split)
+      arrays = path and _read_decoded(path, builder.info.splits[split].num_examples)
+      if not arrays or 'num_classes' not in arrays:
+        decoded = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        arrays = {'image': decoded['image'], 'num_classes': np.int64(
+            features['label'].num_classes if 'label' in features else 0)}
+        if 'label' in features:
+          arrays['label'] = decoded['label'].astype(np.int32)
+        if path:
+          _write_decoded(path, arrays)
     data = {
         'image': arrays['image'],
-        'label': arrays['label'] if has_label else None,
-        'num_classes': features['label'].num_classes if has_label else 0,
+        'label': arrays.get('label'),
+        'num_classes': int(arrays['num_classes']),
     }
     for array in (data['image'], data['label']):
       if array is not None:

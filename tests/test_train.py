@@ -158,8 +158,8 @@ def test_a_decoded_split_file_is_used_by_later_processes_and_a_damaged_one_rewri
     f.truncate(size // 2)  # A damaged file is decoded again and written whole.
   load_as_a_new_process()
   assert os.path.getsize(path) == size
-  with monkeypatch.context() as m:  # The file alone serves a later process: no decoding.
-    m.setattr(tfds.core.DatasetBuilder, 'as_dataset', lambda *a, **k: 1 / 0)
+  with monkeypatch.context() as m:  # The file alone serves a later process: no tfds at all.
+    m.setattr(input_pipeline, 'get_builder', lambda *a, **k: 1 / 0)
     load_as_a_new_process()
 
 
