@@ -39,6 +39,7 @@ from gan_jax import evaluation
 from gan_jax import images
 from gan_jax import input_pipeline
 from gan_jax import steps
+from gan_jax import summary
 
 METRICS = evaluation.METRICS
 
@@ -150,15 +151,14 @@ def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Di
   (process 0)."""
   if jax.process_index() != 0:
     return
-  from clu import metric_writers
   out_dir = out_dir or eval_dir(workdir, step)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump({'step': step, **results, 'protocol': protocol}, f, indent=2)
-  writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'))
+  writer = summary.SummaryWriter(os.path.join(workdir, 'eval'))
   writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()
                               if isinstance(v, (int, float))})
-  writer.flush()
+  writer.close()
 
 
 def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:

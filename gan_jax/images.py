@@ -1,4 +1,5 @@
 """Sample grids as PNG files and TensorBoard images."""
+import io
 import os
 
 import jax
@@ -23,9 +24,17 @@ def make_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
   return grid
 
 
+def png_bytes(grid: np.ndarray) -> bytes:
+  """A uint8 (H, W, C) image, C 1 or 3, encoded as PNG."""
+  buf = io.BytesIO()
+  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format='PNG')
+  return buf.getvalue()
+
+
 def save_png(path: str, grid: np.ndarray) -> None:
   os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+  with open(path, 'wb') as f:
+    f.write(png_bytes(grid))
 
 
 def fixed_latents(config, state: steps.GANState):

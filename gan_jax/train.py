@@ -13,8 +13,6 @@ import time
 from typing import Any, Dict
 
 from absl import logging
-from clu import metric_writers
-from clu import periodic_actions
 import flax
 import jax
 from jax.experimental import multihost_utils
@@ -29,6 +27,7 @@ from gan_jax import evaluation
 from gan_jax import images
 from gan_jax import input_pipeline
 from gan_jax import steps
+from gan_jax import summary
 from gan_jax import validation
 from gan_jax.models.layers import AXIS
 
@@ -241,8 +240,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   checkpoints.write_config(workdir, config, start_step)  # What evaluate and sample will read.
   best = checkpoints.saved_best(mngr)  # The best evaluation so far lives in the checkpoint meta.
 
-  writer = metric_writers.create_default_writer(workdir,
-                                                just_logging=jax.process_index() > 0)
+  writer = summary.SummaryWriter(workdir, enabled=jax.process_index() == 0)
   if start_step == 0:
     writer.write_hparams(hparams(config))
   train_fn, put_state, put_batch = parallelize(config)
@@ -253,9 +251,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   stop = {'requested': False}
   previous_handler = signal.signal(signal.SIGTERM,
                                    lambda *_: stop.__setitem__('requested', True))
-  report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
-                                           writer=writer, every_secs=None,
-                                           every_steps=config.log_every_steps)
   batches = device_batches(config, host_batches(config, data, start_step), put_batch)
   pstate = put_state(state)
   history, t_log, step_log, step = [], time.time(), start_step, start_step
@@ -267,19 +262,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       if step == start_step + per_call:  # Keep compilation out of the steps/s figure.
         jax.block_until_ready(metrics)
         t_log, step_log = time.time(), step
-      for done in range(step - per_call + 1, step + 1):  # clu wants every step.
-        report(done)
       stopping = stop_agreed(config, stop, step)  # Read once: a later signal waits a step.
       last = step == config.num_train_steps or stopping
       if step % config.log_every_steps == 0 or last:
         fetched = fetch_metrics(config, history)
         check_finite(step - len(fetched) + 1, fetched)
         mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
-        writer.write_scalars(step, mean)
-        write_metrics_json(workdir, step, mean)
         now = time.time()
-        logging.info(_console_line(step, config.num_train_steps, mean,
-                                   (step - step_log) / max(now - t_log, 1e-9)))
+        rate = (step - step_log) / max(now - t_log, 1e-9)
+        writer.write_scalars(step, {**mean, 'steps_per_sec': rate})
+        write_metrics_json(workdir, step, mean)
+        logging.info(_console_line(step, config.num_train_steps, mean, rate))
         history, t_log, step_log = [], now, step
       # The sampling generator (for the EMA one, standing statistics from a 2,048-sample pass),
       # built once for a step that both samples a grid and evaluates.
@@ -308,6 +301,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         break
   finally:
     mngr.wait_until_finished()
-    writer.flush()
+    writer.close()
     signal.signal(signal.SIGTERM, previous_handler)
   return jax.device_get(unreplicate(config, pstate))

@@ -1,5 +1,7 @@
-"""The workdir's files: config.json per start, the fingerprint, no diverged save, hparams."""
+"""The workdir's files: config.json per start, the fingerprint, no diverged save, TensorBoard's
+hparams, scalars and images."""
 import glob
+import io
 import json
 import os
 
@@ -18,17 +20,35 @@ def _read_json(path):
     return json.load(f)
 
 
-def _logged_hparams(workdir):
+def _events(workdir):
+  """Every event of the workdir's TensorBoard files, read by TensorFlow's own reader (which
+  checks the records' framing and checksums): gan_jax.summary writes them without it."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  paths = sorted(glob.glob(os.path.join(workdir, 'events.out.tfevents.*')))
+  assert paths, os.listdir(workdir)
+  return [e for path in paths for e in tf.compat.v1.train.summary_iterator(path)]
+
+
+def _logged_hparams(workdir):
   from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
-  for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.metadata.plugin_data.plugin_name == 'hparams':
-          data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
-          if data.HasField('session_start_info'):
-            return data.session_start_info.hparams
+  for event in _events(workdir):
+    for value in event.summary.value:
+      if value.metadata.plugin_data.plugin_name == 'hparams':
+        data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+        if data.HasField('session_start_info'):
+          return data.session_start_info.hparams
   return None
+
+
+def _logged(workdir, step):
+  """{tag: scalar value or decoded image} of the workdir's events at `step`."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  out = {}
+  for event in _events(workdir):
+    for value in event.summary.value if event.step == step else ():
+      out[value.tag] = (value.simple_value if value.HasField('simple_value') else
+                        np.asarray(Image.open(io.BytesIO(value.image.encoded_image_string))))
+  return out
 
 
 def test_hparams_are_the_flattened_config_in_plain_types(tiny_config):
@@ -57,6 +77,14 @@ def test_config_json_follows_each_start_and_another_prior_or_schedule_is_refused
   logged = _logged_hparams(workdir)
   assert logged is not None and logged['num_train_steps'].number_value == 6
   assert logged['mlp.d_hidden'].string_value == str(tuple(config.mlp.d_hidden))
+  # The step's scalars as in metrics.json, and the sample grid as in its PNG.
+  logged, written = _logged(workdir, 6), _read_json(tmp_path / 'metrics.json')
+  assert written['step'] == 6 and logged['steps_per_sec'] > 0
+  for name in ('d_loss', 'g_loss', 'd_real', 'd_fake'):
+    np.testing.assert_allclose(logged[name], written[name], rtol=1e-6, err_msg=name)
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  np.testing.assert_array_equal(logged['samples'],
+                                np.asarray(Image.open(tmp_path / 'samples' / 'step_0000006.png')))
   assert _read_json(tmp_path / 'config.0.json')['num_train_steps'] == 6
 
   config.num_train_steps = 12  # Resumed with a new override: config.json is the latest start's.

@@ -81,14 +81,8 @@ def get_config(net, batch):
 
 
 def jax_state(config, shape):
-  """As checkpoints.create_train_state(axis_name=None), without importing train: train pulls in
-  TensorFlow through clu (~5 s and several hundred MB of RSS that are not the step's)."""
-  from gan_jax import models, steps  # pylint: disable=g-import-not-at-top
-  g, d = models.create_models(config, data_shape=shape, num_classes=0, axis_name=None)
-  return steps.create_state(
-      generator=g, discriminator=d, g_tx=steps.make_optimizer(config.optim, config.optim.g_lr),
-      d_tx=steps.make_optimizer(config.optim, config.optim.d_lr), data_shape=shape,
-      rng=jax.random.PRNGKey(config.seed), latent_dim=config.latent_dim, prior=config.prior)
+  from gan_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  return checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
 
 
 def jax_batch(shape, batch, lead=(1,)):
