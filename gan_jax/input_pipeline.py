@@ -60,9 +60,22 @@ def _network_reachable(host: str = 'storage.googleapis.com', timeout: float = 5.
   return bool(result and result[0])
 
 
+def _tensorflow():
+  """TensorFlow (tfds reads and prepares through it; ~5 s to import here, so only the paths
+  that need it pay), kept off any accelerator so that JAX has them all."""
+  import tensorflow as tf
+  for kind in ('GPU', 'TPU'):
+    try:
+      tf.config.experimental.set_visible_devices([], kind)
+    except RuntimeError:  # TensorFlow ran before, and its devices are fixed.
+      pass
+  return tf
+
+
 def get_builder(name: str, *, tfds_dir: Optional[str] = None, local_mirror: Optional[str] = None):
   """Returns a prepared tfds builder for `name`, preparing it offline when it can."""
-  import tensorflow_datasets as tfds  # Heavy; only the data path pays for it.
+  _tensorflow()
+  import tensorflow_datasets as tfds
   tfds_dir = tfds_dir or default_tfds_dir()
   builder = tfds.builder(name, data_dir=tfds_dir)
   if builder.is_prepared():
@@ -101,8 +114,7 @@ def _resize(images: np.ndarray, size: int, method: str) -> np.ndarray:
     if lo < 0:
       raise ValueError(f'Cannot pad {h}x{h} images to {size}x{size}.')
     return np.pad(images, ((0, 0), (lo, size - h - lo), (lo, size - h - lo), (0, 0)))
-  import tensorflow as tf
-  out = tf.image.resize(images, (size, size), method=method, antialias=True)
+  out = _tensorflow().image.resize(images, (size, size), method=method, antialias=True)
   return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
 
 
