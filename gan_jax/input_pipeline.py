@@ -152,17 +152,22 @@ def _write_decoded(path: str, arrays: Dict[str, np.ndarray]) -> None:
     logging.info('Not keeping decoded arrays at %s: %s', path, e)
 
 
+def decoded_file_without_tfds(name: str, split: str,
+                              tfds_dir: Optional[str] = None) -> Optional[str]:
+  """The decoded file of the one prepared version of `name`, found without importing tfds (and
+  with it TensorFlow: ~5 s of every process start here); None when there is none (e.g. a
+  sub-split, 'train[:10%]') or more than one version has one (tfds' builder decides then)."""
+  if '[' in split:
+    return None
+  found = list(pathlib.Path(tfds_dir or default_tfds_dir(), name).glob(
+      f'*/gan_jax_decoded/{split}.npz'))
+  return str(found[0]) if len(found) == 1 else None
+
+
 def _decoded_without_tfds(name: str, split: str, tfds_dir: str) -> Optional[Dict[str, Any]]:
-  """The decoded file of the one prepared version of `name`, found and read without importing
-  tfds (and with it TensorFlow: ~5 s of every process start here); None when there is no
-  such file, more than one version, or a damaged file (tfds' builder decides then)."""
-  if '[' in split:  # A sub-split ('train[:10%]') has no file of its own.
-    return None
-  found = list(pathlib.Path(tfds_dir, name).glob(f'*/gan_jax_decoded/{split}.npz'))
-  if len(found) != 1:
-    return None
-  arrays = _read_decoded(str(found[0]), None)
-  return arrays if arrays and 'num_classes' in arrays else None
+  path = decoded_file_without_tfds(name, split, tfds_dir)
+  arrays = path and _read_decoded(path, None)
+  return arrays if arrays and 'num_classes' in arrays else None  # Else damaged or older.
 
 
 def _tfds_split(name: str, split: str, tfds_dir: str, local_mirror: Optional[str]):
