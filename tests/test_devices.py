@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-pytestmark = pytest.mark.slow  # ~105 s alone: 7 runs, each compiling a step for 1, 2 or 8 devices.
+pytestmark = pytest.mark.slow  # ~100 s alone: 7 runs, each compiling a step for 1, 2 or 8 devices.
 # Each variant holds every feature whose numbers could depend on the device count: BatchNorm
 # statistics (in G and D of the DCGAN), dropout and top-k's selection over the global batch (the
 # MLP, 2 fakes per device at 8), DiffAugment's draws and the EMA of G (both), spectral norm's

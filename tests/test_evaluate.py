@@ -54,7 +54,7 @@ def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_
   assert best['value'] == min(fcds.values()) and best['step'] == min(fcds, key=fcds.get)
 
 
-@pytest.mark.slow  # ~40 s: a subprocess that loads and compiles Inception.
+@pytest.mark.slow  # ~28 s: a subprocess that loads and compiles Inception.
 def test_cli_evaluates_a_workdir_and_writes_metrics_json(tiny_config, tmp_path):
   config = tiny_config('dcgan', num_train_steps=6)
   train.train_and_evaluate(config, str(tmp_path))

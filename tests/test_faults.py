@@ -58,7 +58,7 @@ def test_a_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tiny_config
 # test_main_trains_writes_its_outputs_and_saves_on_sigterm
 # (a run that resumes from any checkpoint ends bit-identical: here). `experiments/fault_test.py
 # --sigterms=N` adds SIGTERMs to the SIGKILLs; each costs another start of the trainer.
-@pytest.mark.slow  # ~80 s: five starts of the trainer.
+@pytest.mark.slow  # ~40 s: five starts of the trainer.
 def test_training_survives_sigkill_at_random_moments(tmp_path):
   proc = subprocess.run(
       [sys.executable, 'experiments/fault_test.py', f'--workdir={tmp_path}', '--sigkills=2',

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-pytestmark = pytest.mark.slow  # ~120 s: seven processes, two waiting out a join deadline.
+pytestmark = pytest.mark.slow  # ~70 s: seven processes, two waiting out a join deadline.
 
 
 def _free_port():

@@ -39,7 +39,7 @@ def test_finished_and_unfinished_points(tmp_path):
   assert sweep.plan(CONFIG, SWEEP, str(tmp_path))[0]['done']
 
 
-@pytest.mark.slow  # ~42 s: two training subprocesses; planning is tested above.
+@pytest.mark.slow  # ~21 s: two training subprocesses; planning is tested above.
 def test_sweep_runs_points_writes_a_table_and_skips_finished_ones(tmp_path):
   dry = _sweep(tmp_path, '--dry_run').stdout.splitlines()
   assert len(dry) == 2 and all('-m gan_jax.main' in line for line in dry)

@@ -110,7 +110,7 @@ def test_proposition1_d_alone_converges_to_d_star():
   assert proposition1_error(0) <= PROP1_BOUND
 
 
-@pytest.mark.slow  # ~35 s alone: 2,000 steps and two KDEs of 256k samples on 2,001 points.
+@pytest.mark.slow  # ~50 s alone: 2,000 steps and two KDEs of 256k samples on 2,001 points.
 def test_joint_training_drives_jsd_down_and_v_to_minus_log4():
   """Algorithm 1 with the package's steps (seed 0, 2,000 steps): C(G) = -log 4 + 2 JSD falls
   towards -log 4, the value V(D, G) sits near it, and G's spread is the data's."""
