@@ -5,6 +5,7 @@ here, paid by every start of `gan_jax.main` and `gan_jax.evaluate`) to write thr
 record that TensorBoard's own protos and record framing write directly. The methods are those of
 clu's MetricWriter, so a clu writer can stand in. Local paths only, as for the rest of a workdir.
 """
+import itertools
 import os
 import socket
 import time
@@ -18,6 +19,8 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from gan_jax import images as images_lib
 
+_FILE_COUNT = itertools.count()
+
 
 class SummaryWriter:
   """Writes `events.out.tfevents.*` into `logdir`; with `enabled=False` (processes other than
@@ -30,13 +33,19 @@ class SummaryWriter:
       # TensorFlow whenever it is installed; the records and their framing are the same.
       os.makedirs(logdir, exist_ok=True)
       now = time.time()
-      name = f'events.out.tfevents.{int(now)}.{socket.gethostname()}.{os.getpid()}.0'
-      self._records = RecordWriter(open(os.path.join(logdir, name), 'wb'))
+      # TensorFlow's naming, with a count per process: writers opened within one second (an
+      # evaluation's scalars after each of several close steps) must not share a file.
+      name = (f'events.out.tfevents.{int(now)}.{socket.gethostname()}.{os.getpid()}.'
+              f'{next(_FILE_COUNT)}')
+      self._records = RecordWriter(open(os.path.join(logdir, name), 'xb'))
       self._add(event_pb2.Event(wall_time=now, file_version='brain.Event:2'))
 
   def _add(self, event) -> None:
+    # Flushed at once: records are few (one per log step), and TensorBoard, or a run killed
+    # next, then sees every one.
     if self._records is not None:
       self._records.write(event.SerializeToString())
+      self._records.flush()
 
   def _write(self, step: int, values) -> None:
     self._add(event_pb2.Event(wall_time=time.time(), step=int(step),

@@ -51,6 +51,16 @@ def _logged(workdir, step):
   return out
 
 
+def test_summary_writers_opened_in_one_second_keep_their_own_files(tmp_path):
+  from gan_jax import summary  # pylint: disable=g-import-not-at-top
+  for step in (1, 2):  # As the evaluations of a run write theirs, one writer each.
+    writer = summary.SummaryWriter(str(tmp_path))
+    writer.write_scalars(step, {'eval/fcd': 10.0 * step})
+    writer.close()
+  assert len(glob.glob(str(tmp_path / 'events.out.tfevents.*'))) == 2
+  assert [_logged(tmp_path, s)['eval/fcd'] for s in (1, 2)] == [10.0, 20.0]
+
+
 def test_hparams_are_the_flattened_config_in_plain_types(tiny_config):
   config = tiny_config('dcgan')
   flat = train.hparams(config)
