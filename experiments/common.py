@@ -12,6 +12,7 @@ import numpy as np
 
 from gan_jax import checkpoints
 from gan_jax import input_pipeline
+from gan_jax import optimizers
 from gan_jax import steps
 
 
@@ -96,5 +97,5 @@ def discriminator_logits(state, x):
 
 def with_learning_rates(config, state, g_lr, d_lr):
   """The same state with the config's optimiser at new rates (same optimiser state): a decay."""
-  return state.replace(g_tx=steps.make_optimizer(config.optim, g_lr),
-                       d_tx=steps.make_optimizer(config.optim, d_lr))
+  return state.replace(g_tx=optimizers.make_optimizer(config.optim, g_lr),
+                       d_tx=optimizers.make_optimizer(config.optim, d_lr))

@@ -14,7 +14,7 @@ from gan_jax import errors
 from gan_jax import evaluation
 from gan_jax import losses
 from gan_jax import models
-from gan_jax import steps
+from gan_jax import optimizers
 from gan_jax.evaluation import inception
 
 ConfigError = errors.ConfigError
@@ -57,7 +57,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'optim.{key}={config.optim[key]} must be positive; '
                         f'set --config.optim.{key}.')
   try:  # The schedule's own check, before any work.
-    steps.learning_rate_schedule(config.optim, 1.0, config.num_train_steps)
+    optimizers.learning_rate_schedule(config.optim, 1.0, config.num_train_steps)
   except ValueError as e:
     raise ConfigError(f'{e} Set --config.optim.decay_steps.') from None
   choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.LOSSES),

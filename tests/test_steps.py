@@ -10,6 +10,7 @@ from configs import vanilla
 from gan_jax import checkpoints
 from gan_jax import input_pipeline
 from gan_jax import losses as losses_lib
+from gan_jax import optimizers
 from gan_jax import steps
 from gan_jax import train
 from gan_jax import validation
@@ -258,13 +259,13 @@ def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
 def test_learning_rate_holds_then_falls_linearly_to_zero_over_the_last_steps():
   optim = tiny(vanilla.get_config(), **{'optim.decay_steps': 4}).optim
   for k in (1, 2):  # D's schedule counts k updates per generator step.
-    schedule = steps.learning_rate_schedule(optim, 1e-3, num_train_steps=10, updates_per_step=k)
+    schedule = optimizers.learning_rate_schedule(optim, 1e-3, num_train_steps=10, updates_per_step=k)
     for count in range(12 * k):
       held = count / k - 6  # Generator steps since the decay began at step 10 - 4.
       np.testing.assert_allclose(float(schedule(count)), 1e-3 * np.clip(1 - held / 4, 0, 1),
                                  rtol=1e-6, atol=1e-12, err_msg=f'k={k} count={count}')
   with pytest.raises(ValueError, match='decay_steps'):
-    steps.learning_rate_schedule(optim, 1e-3, num_train_steps=3)
+    optimizers.learning_rate_schedule(optim, 1e-3, num_train_steps=3)
 
 
 @pytest.mark.parametrize('k', [1, 2])
