@@ -14,6 +14,7 @@ Decoded once: a whole split's arrays are kept per process and written beside tfd
 (`decoded_file`), which later processes read instead of decoding the images again, without
 importing tfds or TensorFlow.
 """
+import functools
 import os
 import pathlib
 import socket
@@ -60,9 +61,11 @@ def _network_reachable(host: str = 'storage.googleapis.com', timeout: float = 5.
   return bool(result and result[0])
 
 
+@functools.cache
 def _tensorflow():
   """TensorFlow (tfds reads and prepares through it; ~5 s to import here, so only the paths
-  that need it pay), kept off any accelerator so that JAX has them all."""
+  that need it pay), kept off any accelerator so that JAX has them all. Once per process: after
+  TensorFlow's first op its visible devices are fixed."""
   import tensorflow as tf
   for kind in ('GPU', 'TPU'):
     try:
