@@ -1,0 +1,129 @@
+"""Where a compiled train step spends its time, op by op: a `jax.profiler` trace of the package's
+own `steps.train_step` (jitted, state donated), each XLA op's time summed over the traced steps
+and matched to its HLO instruction (shape, and the source op it came from).
+
+XLA:CPU runs a step's ops one after another, each on its own threads; the trace gives each op's
+wall time, so the rows add up to about the step. "part" groups ops by where they come from: a
+net's layer (forward `fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers'
+updates, the EMA of G, the logged norms and losses).
+
+  python experiments/benchmarks/step_op_profile.py --config=sota:infogan
+  python experiments/benchmarks/step_op_profile.py --config=dcgan --batch=256 --top=25 \\
+      --out=/tmp/dcgan256_ops.md
+"""
+import argparse
+import collections
+import glob
+import os
+import re
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+
+from gan_jax import checkpoints, steps  # pylint: disable=g-import-not-at-top
+
+# Trace lines of the XLA:CPU runtime that are scheduling, not an op's work.
+_NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
+
+
+def compiled_step(config_arg, batch):
+  module, _, arg = config_arg.partition(':')
+  config = __import__(f'configs.{module}', fromlist=['get_config']).get_config(arg or None)
+  if batch:
+    config.batch_size = batch
+  shape = (config.image_size, config.image_size, 1)
+  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
+  # The EMA starts as G's own arrays; donating both would donate one buffer twice.
+  state = jax.tree.map(jnp.copy, state)
+  image = jax.random.uniform(jax.random.PRNGKey(1), (1, config.batch_size, *shape), minval=-1)
+  batch = {'image': image, 'label': jnp.zeros((1, config.batch_size), jnp.int32)}
+  fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
+  return fn.lower(state, batch).compile(), state, batch
+
+
+def op_times(compiled, state, batch, num_steps):
+  """({op name: seconds per step}, wall seconds per step) over `num_steps` traced steps."""
+  for _ in range(3):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  with tempfile.TemporaryDirectory() as logdir:
+    jax.profiler.start_trace(logdir)
+    t0 = time.perf_counter()
+    for _ in range(num_steps):
+      state, metrics = compiled(state, batch)
+    jax.block_until_ready(metrics)
+    wall = (time.perf_counter() - t0) / num_steps
+    jax.profiler.stop_trace()
+    path, = glob.glob(os.path.join(logdir, '**', '*.xplane.pb'), recursive=True)
+    profile = jax.profiler.ProfileData.from_file(path)
+  totals = collections.Counter()
+  for plane in profile.planes:
+    for line in plane.lines:
+      if 'XLA' not in line.name:
+        continue
+      for event in line.events:
+        if not event.name.startswith(_NOT_OPS):
+          totals[event.name] += event.duration_ns * 1e-9 / num_steps
+  return totals, wall
+
+
+def describe(hlo_text, name):
+  """(shape, source op, part) of the HLO instruction `name`."""
+  m = re.search(r'\n\s*(?:ROOT )?%' + re.escape(name) + r' = (\S+) ([^\n]*)', hlo_text)
+  if not m:
+    return '', '', 'other'
+  source = re.search(r'op_name="jit\(train_step\)/([^"]*)"', m.group(2))
+  source = source.group(1) if source else ''
+  layer = re.search(r'DCGAN(Generator|Discriminator)\)*/(\w+)', source)
+  if layer:
+    direction = 'bwd' if 'transpose(' in source else 'fwd'
+    part = f"{'G' if layer.group(1) == 'Generator' else 'D'} {layer.group(2)} {direction}"
+  else:
+    part = 'outside the nets' if source else 'other'
+  return m.group(1).split('{')[0], source, part
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument('--config', default='sota:infogan', help='configs module[:arg]')
+  parser.add_argument('--batch', type=int, default=0, help='0: the config\'s batch size')
+  parser.add_argument('--steps', type=int, default=10, help='traced steps')
+  parser.add_argument('--top', type=int, default=20, help='ops listed one by one')
+  parser.add_argument('--out', default=None, help='also write the tables here (markdown)')
+  args = parser.parse_args()
+
+  compiled, state, batch = compiled_step(args.config, args.batch)
+  totals, wall = op_times(compiled, state, batch, args.steps)
+  hlo_text = compiled.as_text()
+  rows = [(seconds, name, *describe(hlo_text, name)) for name, seconds in totals.items()]
+  rows.sort(reverse=True)
+  summed = sum(r[0] for r in rows)
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  lines = [f'# Ops of one train step: `{args.config}`, batch {batch["image"].shape[1]}', '',
+           f'jax {jax.__version__} ({jax.default_backend()}), {len(os.sched_getaffinity(0))} '
+           f'cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")}. {args.steps} traced steps: '
+           f'{wall * 1e3:.1f} ms per step (traced), ops summed {summed * 1e3:.1f} ms; '
+           f'{cost.get("flops", 0) / 1e9:.2f} GFLOP per step (XLA cost analysis).', '',
+           '| part | ms/step | % |', '|---|---|---|']
+  parts = collections.Counter()
+  for seconds, _, _, _, part in rows:
+    parts[part] += seconds
+  lines += [f'| {p} | {s * 1e3:.1f} | {100 * s / summed:.0f} |' for p, s in parts.most_common()]
+  lines += ['', '| op | ms/step | shape | from |', '|---|---|---|---|']
+  lines += [f'| {name} | {seconds * 1e3:.2f} | {shape} | {source[:90]} |'
+            for seconds, name, shape, source, _ in rows[:args.top]]
+  text = '\n'.join(lines) + '\n'
+  print(text)
+  if args.out:
+    with open(args.out, 'w') as f:
+      f.write(text)
+
+
+if __name__ == '__main__':
+  main()
