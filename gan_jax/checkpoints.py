@@ -20,8 +20,8 @@ import orbax.checkpoint as ocp
 from gan_jax import ema
 from gan_jax import errors
 from gan_jax import input_pipeline
-from gan_jax import optimizers
 from gan_jax import models
+from gan_jax import optimizers
 from gan_jax import steps
 from gan_jax import validation
 from gan_jax.models.layers import AXIS
@@ -43,10 +43,10 @@ def create_train_state(config, *, data_shape, num_classes: int,
   return steps.create_state(
       generator=generator, discriminator=discriminator,
       g_tx=optimizers.make_optimizer(config.optim, config.optim.g_lr,
-                                num_train_steps=config.num_train_steps),
+                                     num_train_steps=config.num_train_steps),
       d_tx=optimizers.make_optimizer(config.optim, config.optim.d_lr,
-                                num_train_steps=config.num_train_steps,
-                                updates_per_step=config.num_d_steps),
+                                     num_train_steps=config.num_train_steps,
+                                     updates_per_step=config.num_d_steps),
       data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
       latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes,
       ema=ema.of_config(config).on)

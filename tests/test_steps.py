@@ -259,7 +259,8 @@ def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
 def test_learning_rate_holds_then_falls_linearly_to_zero_over_the_last_steps():
   optim = tiny(vanilla.get_config(), **{'optim.decay_steps': 4}).optim
   for k in (1, 2):  # D's schedule counts k updates per generator step.
-    schedule = optimizers.learning_rate_schedule(optim, 1e-3, num_train_steps=10, updates_per_step=k)
+    schedule = optimizers.learning_rate_schedule(optim, 1e-3, num_train_steps=10,
+                                                 updates_per_step=k)
     for count in range(12 * k):
       held = count / k - 6  # Generator steps since the decay began at step 10 - 4.
       np.testing.assert_allclose(float(schedule(count)), 1e-3 * np.clip(1 - held / 4, 0, 1),

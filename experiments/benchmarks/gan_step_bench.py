@@ -82,7 +82,10 @@ def get_config(net, batch):
 
 def jax_state(config, shape):
   from gan_jax import checkpoints  # pylint: disable=g-import-not-at-top
-  return checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
+  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
+  # With an EMA of G the average starts as G's own arrays: donating the state would donate one
+  # buffer twice.
+  return jax.tree.map(jnp.copy, state)
 
 
 def jax_batch(shape, batch, lead=(1,)):

@@ -20,30 +20,24 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jax  # pylint: disable=g-import-not-at-top
-import jax.numpy as jnp
-
-from gan_jax import checkpoints, steps  # pylint: disable=g-import-not-at-top
+import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
+import jax
 
 # Trace lines of the XLA:CPU runtime that are scheduling, not an op's work.
 _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
 
 
 def compiled_step(config_arg, batch):
+  """gan_step_bench's compiled step (state donated) for `configs.<module>[:arg]`, grayscale."""
   module, _, arg = config_arg.partition(':')
   config = __import__(f'configs.{module}', fromlist=['get_config']).get_config(arg or None)
   if batch:
     config.batch_size = batch
-  shape = (config.image_size, config.image_size, 1)
-  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
-  # The EMA starts as G's own arrays; donating both would donate one buffer twice.
-  state = jax.tree.map(jnp.copy, state)
-  image = jax.random.uniform(jax.random.PRNGKey(1), (1, config.batch_size, *shape), minval=-1)
-  batch = {'image': image, 'label': jnp.zeros((1, config.batch_size), jnp.int32)}
-  fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
-  return fn.lower(state, batch).compile(), state, batch
+  compiled, state, batch, _, _ = gan_step_bench.compile_step(
+      config, (config.image_size, config.image_size, 1))
+  return compiled, state, batch
 
 
 def op_times(compiled, state, batch, num_steps):
