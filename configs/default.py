@@ -60,7 +60,7 @@ def get_config():
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.0  # 0: off; e.g. 0.999.
   config.ema.start_step = 0  # Before it the average equals G's params.
-  # Top-k training (Sinha et al. 2020; steps.TopK): G learns from the fraction of its fakes that D
+  # Top-k training (Sinha et al. 2020; losses.TopK): G learns from the fraction of its fakes that D
   # rates most real, annealed from 1 by `decay` every `decay_every` steps to `min_fraction`.
   config.top_k = ml_collections.ConfigDict()
   config.top_k.min_fraction = 1.0  # 1: off.

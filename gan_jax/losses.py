@@ -1,5 +1,5 @@
-"""GAN losses, each a pair (D's loss, G's loss) of D's raw outputs ("logits"), and the WGAN-GP
-gradient penalty.
+"""GAN losses, each a pair (D's loss, G's loss) of D's raw outputs ("logits"), the WGAN-GP
+gradient penalty, and top-k training's weights on G's loss.
 
   minimax, non_saturating  Goodfellow et al. (2014): binary cross-entropy for D.
   hinge                    Lim & Ye (2017), Miyato et al. (2018): relu(1 - real) + relu(1 + fake).
@@ -10,12 +10,14 @@ Why logits for the cross-entropy losses: log D = log_sigmoid(l) and log(1 - D) =
 are exact and finite for any logit, while log(sigmoid(l)) underflows to -inf as soon as D is
 confident (|l| > ~17 in float32).
 """
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 
 def _mean(values, weights):
-  """The mean, or with `weights` the mean of weights * values (top-k training: see steps.g_step)."""
+  """The mean, or with `weights` the mean of weights * values (top-k training: TopK)."""
   return jnp.mean(values if weights is None else weights * values)
 
 
@@ -89,3 +91,48 @@ LOSSES = {
     'wasserstein': (wasserstein_discriminator_loss, linear_generator_loss),
 }
 GENERATOR_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}
+
+
+class TopK(NamedTuple):
+  """Top-k training of G (Sinha et al. 2020): G learns only from the fakes D rates most real.
+
+  The kept fraction of the global batch starts at 1 and is multiplied by `decay` every
+  `decay_every` generator steps (the paper: 0.99 per epoch) down to `min_fraction`. The paper's
+  reason, from 2-D mixtures: the gradients of the fakes D rates worst can push the good ones off
+  their modes, since G is one function. The risk: fakes far from all data, e.g. stuck where G's
+  tanh saturates, may then get no gradient back (experiments/mixtures2d: the grid does worse).
+  A NamedTuple, so that it is a static argument.
+  """
+  min_fraction: float = 1.0  # 1: off.
+  decay: float = 0.99
+  decay_every: int = 1000
+
+  @property
+  def on(self) -> bool:
+    return self.min_fraction < 1
+
+  def fraction(self, step):
+    return jnp.maximum(self.min_fraction, self.decay ** (step // self.decay_every))
+
+
+def top_k_weights(fake_logits, fraction, axis_name):
+  """Weights with mean 1 over the global batch, on the `fraction` of fakes with the largest logits.
+
+  The threshold is taken over the global batch (logits are gathered), so the selection, and the
+  step, do not depend on how many devices share the batch.
+  """
+  local = fake_logits.reshape(-1)
+  everyone = local if axis_name is None else jax.lax.all_gather(local, axis_name).reshape(-1)
+  n = everyone.shape[0]
+  k = jnp.clip(jnp.floor(fraction * n).astype(jnp.int32), 1, n)
+  threshold = jnp.sort(everyone)[n - k]  # The k-th largest.
+  keep = jax.lax.stop_gradient(local >= threshold).astype(local.dtype)
+  return (keep * n / k).reshape(fake_logits.shape), k / n
+
+
+def top_k_of(config) -> TopK:
+  """The config's `top_k` block as a TopK (off when the config has none)."""
+  if 'top_k' not in config:
+    return TopK()
+  return TopK(float(config.top_k.min_fraction), float(config.top_k.decay),
+              int(config.top_k.decay_every))

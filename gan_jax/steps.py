@@ -10,7 +10,7 @@ sub-step. Latents and labels are drawn for the global batch and sliced per devic
 `layers.global_rows`), again so that 1 and 8 devices compute the same numbers.
 """
 import functools
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -228,51 +228,14 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   return state, metrics
 
 
-class TopK(NamedTuple):
-  """Top-k training of G (Sinha et al. 2020): G learns only from the fakes D rates most real.
-
-  The kept fraction of the global batch starts at 1 and is multiplied by `decay` every
-  `decay_every` generator steps (the paper: 0.99 per epoch) down to `min_fraction`. The paper's
-  reason, from 2-D mixtures: the gradients of the fakes D rates worst can push the good ones off
-  their modes, since G is one function. The risk: fakes far from all data, e.g. stuck where G's
-  tanh saturates, may then get no gradient back (experiments/mixtures2d: the grid does worse).
-  A NamedTuple, so that it is a static argument.
-  """
-  min_fraction: float = 1.0  # 1: off.
-  decay: float = 0.99
-  decay_every: int = 1000
-
-  @property
-  def on(self) -> bool:
-    return self.min_fraction < 1
-
-  def fraction(self, step):
-    return jnp.maximum(self.min_fraction, self.decay ** (step // self.decay_every))
-
-
-def _top_k_weights(fake_logits, fraction, axis_name):
-  """Weights with mean 1 over the global batch, on the `fraction` of fakes with the largest logits.
-
-  The threshold is taken over the global batch (logits are gathered), so the selection, and the
-  step, do not depend on how many devices share the batch.
-  """
-  local = fake_logits.reshape(-1)
-  everyone = local if axis_name is None else jax.lax.all_gather(local, axis_name).reshape(-1)
-  n = everyone.shape[0]
-  k = jnp.clip(jnp.floor(fraction * n).astype(jnp.int32), 1, n)
-  threshold = jnp.sort(everyone)[n - k]  # The k-th largest.
-  keep = jax.lax.stop_gradient(local >= threshold).astype(local.dtype)
-  return (keep * n / k).reshape(fake_logits.shape), k / n
-
-
 def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
-           top_k: TopK = TopK(), augment: str = '', rng: Optional[jax.Array] = None,
+           top_k: losses.TopK = losses.TopK(), augment: str = '', rng: Optional[jax.Array] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One generator update against the current D. `batch` only sets this device's batch size.
 
-  `loss` names G's half of a pair in losses.LOSSES. `top_k` (off by default): see TopK; it adds
-  the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment policy of
-  d_step, so that G is judged on what D was trained on; its gradient flows through it.
+  `loss` names G's half of a pair in losses.LOSSES. `top_k` (off by default): see losses.TopK;
+  it adds the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment
+  policy of d_step, so that G is judged on what D was trained on; its gradient flows through it.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
@@ -292,7 +255,7 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
                                    d_rng)
     weights, kept = None, jnp.ones(())
     if top_k.on:  # Static: the plain mean unless asked for.
-      weights, kept = _top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
+      weights, kept = losses.top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
     return loss_of_logits(fake_logits=fake_logits, weights=weights), (fake_logits, g_stats, kept)
 
   (loss, (fake_logits, g_stats, kept)), grads = jax.value_and_grad(
@@ -311,7 +274,8 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
 
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                loss: str = 'non_saturating', r1_gamma: float = 0.0, gp_lambda: float = 0.0,
-               top_k: TopK = TopK(), augment: str = '', ema_average: ema.EMA = ema.EMA(),
+               top_k: losses.TopK = losses.TopK(), augment: str = '',
+               ema_average: ema.EMA = ema.EMA(),
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update, then G's moving average (when `ema_average` is on).
@@ -346,17 +310,9 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS):
     raise ValueError(f'Unknown loss {config.loss!r}; choose one of {sorted(losses.LOSSES)}.')
   return functools.partial(train_step, num_d_steps=config.num_d_steps, loss=config.loss,
                            r1_gamma=config.get('r1_gamma', 0.0),
-                           gp_lambda=config.get('gp_lambda', 0.0), top_k=top_k_of(config),
+                           gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),
                            augment=config.get('augment', ''), ema_average=ema.of_config(config),
                            axis_name=axis_name)
-
-
-def top_k_of(config) -> TopK:
-  """The config's `top_k` block as a TopK (off when the config has none)."""
-  if 'top_k' not in config:
-    return TopK()
-  return TopK(float(config.top_k.min_fraction), float(config.top_k.decay),
-              int(config.top_k.decay_every))
 
 
 def multi_step(state: GANState, batches: Batch, *, steps_per_call: int, unroll: bool = True,

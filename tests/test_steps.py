@@ -226,14 +226,14 @@ def test_r1_penalty_keeps_the_discriminator_flat_on_real_data(mnist):
 
 def test_top_k_keeps_the_fakes_d_rates_most_real_and_anneals_to_its_floor():
   logits = jnp.array([3.0, -1.0, 2.0, 0.0, -5.0, 1.0, 4.0, -2.0])
-  weights, kept = steps._top_k_weights(logits, 0.25, axis_name=None)
+  weights, kept = losses_lib.top_k_weights(logits, 0.25, axis_name=None)
   np.testing.assert_array_equal(weights, [4, 0, 0, 0, 0, 0, 4, 0])  # The 2 largest, mean 1.
   assert float(kept) == 0.25
   # The weighted loss is the plain loss of the kept fakes alone.
   np.testing.assert_allclose(
       losses_lib.non_saturating_generator_loss(fake_logits=logits, weights=weights),
       losses_lib.non_saturating_generator_loss(fake_logits=jnp.array([3.0, 4.0])), rtol=1e-6)
-  schedule = steps.TopK(min_fraction=0.5, decay=0.9, decay_every=10)
+  schedule = losses_lib.TopK(min_fraction=0.5, decay=0.9, decay_every=10)
   fractions = [float(schedule.fraction(jnp.array(s))) for s in (0, 9, 10, 25, 10_000)]
   np.testing.assert_allclose(fractions, [1.0, 1.0, 0.9, 0.81, 0.5], rtol=1e-6)
 
@@ -241,7 +241,7 @@ def test_top_k_keeps_the_fakes_d_rates_most_real_and_anneals_to_its_floor():
 def test_top_k_step_is_the_plain_step_until_it_anneals(tiny_config, mnist):
   _, state = _state(tiny_config, mnist)
   batch, rng = _batch(mnist, 0), jax.random.PRNGKey(5)
-  top_k = steps.TopK(min_fraction=0.5, decay=0.5, decay_every=1)
+  top_k = losses_lib.TopK(min_fraction=0.5, decay=0.5, decay_every=1)
   top_k_step = jax.jit(functools.partial(steps.g_step, top_k=top_k))
   plain, _ = _G_STEP(state, batch, rng=rng)
   same, metrics = top_k_step(state, batch, rng=rng)  # Step 0: fraction 1.
