@@ -66,6 +66,14 @@ def get_config():
   config.top_k.min_fraction = 1.0  # 1: off.
   config.top_k.decay = 0.99
   config.top_k.decay_every = 1000
+  # InfoGAN's codes (Chen et al. 2016; gan_jax/info.py, the DCGAN only): a categorical code of
+  # `categories` values and `continuous` real codes, read off z's first entries, which D's Q head
+  # learns to recover from G's samples and G to make recoverable. 0 and 0: off.
+  config.info = ml_collections.ConfigDict()
+  config.info.categories = 0
+  config.info.continuous = 0
+  config.info.weight = 1.0  # lambda of the categorical code's cross-entropy.
+  config.info.continuous_weight = 0.1  # lambda of the continuous codes' squared error.
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
   # Train steps per host call (steps.make_multi_step, unrolled): pays dispatch and the host's

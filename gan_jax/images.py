@@ -45,6 +45,13 @@ def fixed_latents(config, state: steps.GANState):
     z = steps.sample_latent(rng, n, state.latent_dim, state.prior)
     rows = min(state.num_classes, n)
     return jnp.tile(z, (rows, 1)), jnp.repeat(jnp.arange(rows), n)
+  categories = getattr(state.generator, 'info_categories', 0)
+  if categories:  # InfoGAN: one row per category, the same noise down each column.
+    rows = min(categories, n)
+    z = jnp.tile(steps.sample_latent(rng, n, state.latent_dim, state.prior), (rows, 1))
+    # G reads only the argmax of these entries (gan_jax/info.py).
+    code = jax.nn.one_hot(jnp.repeat(jnp.arange(rows), n), categories, dtype=z.dtype)
+    return z.at[:, :categories].set(code), None
   return steps.sample_latent(rng, n * n, state.latent_dim, state.prior), None
 
 

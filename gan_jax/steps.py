@@ -20,6 +20,7 @@ import optax
 
 from gan_jax import augment as diff_augment
 from gan_jax import ema
+from gan_jax import info as info_lib
 from gan_jax import losses
 from gan_jax.models import layers
 from gan_jax.models.layers import AXIS, sample_latent  # noqa: F401 (steps.sample_latent is API)
@@ -136,11 +137,15 @@ def _check_axis_name(state: GANState, axis_name: Optional[str]) -> None:
           f'(models.create_models(..., axis_name={axis_name!r})).')
 
 
-def _discriminate(state, d_params, batch_stats, x, labels, rng):
-  """D's logits in training mode, and D's batch statistics updated by this batch."""
+def _discriminate(state, d_params, batch_stats, x, labels, rng, info: bool = False):
+  """D's logits in training mode, and D's batch statistics updated by this batch. With `info`
+  the logits come as (logits, Q's outputs) (InfoGAN's head, gan_jax/info.py)."""
+  mutable = ['batch_stats', 'intermediates'] if info else ['batch_stats']
   logits, new_vars = state.discriminator.apply(
       {'params': d_params, 'batch_stats': batch_stats}, x, labels, train=True,
-      rngs={'dropout': rng}, mutable=['batch_stats'])
+      rngs={'dropout': rng}, mutable=mutable)
+  if info:
+    logits = (logits, new_vars['intermediates']['info'][0])
   return logits, new_vars.get('batch_stats', {})
 
 
@@ -150,7 +155,8 @@ def _step_rng(state: GANState) -> jax.Array:
 
 def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
-           augment: str = '', axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
+           augment: str = '', info: info_lib.Info = info_lib.Info(),
+           axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
   `batch['image']` is this device's (B, ...) real batch in [-1, 1]; `batch['label']` is required
@@ -163,6 +169,8 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   the real and fake batch, with one mixing weight per pair drawn for the global batch.
   `augment` is a DiffAugment policy (gan_jax/augment.py) applied to every image D sees, real and
   fake, with independent draws; '' = none.
+  `info` (off by default): InfoGAN's term on the fakes' codes (gan_jax/info.py), minimised by D's
+  Q head (and the layers it shares with D) beside D's loss; adds its metrics.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
@@ -194,8 +202,12 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       r1 = jnp.mean(jnp.sum(jnp.square(input_grads).reshape(real.shape[0], -1), axis=1))
     else:
       real_logits, stats = real_fn(real)
-    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng)
-    value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits)
+    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng, info.on)
+    info_value, info_metrics = jnp.zeros(()), {}
+    if info.on:  # Static.
+      fake_logits, q = fake_logits
+      info_value, info_metrics = info_lib.loss(q, z, info)
+    value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits) + info_value
     if gp_lambda:  # Static. The interpolates' pass leaves D's statistics as they are.
       eps_rng, drop_rng = jax.random.split(gp_rng)
       eps = layers.global_rows(lambda r, n: jax.random.uniform(r, (n,)), eps_rng,
@@ -203,10 +215,10 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       critic = lambda x: _discriminate(state, d_params, stats, x, labels, drop_rng)
       gp, _ = losses.gradient_penalty(critic, real, fake, eps)
     total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp
-    return total, (real_logits, fake_logits, stats, r1, gp)
+    return total, (real_logits, fake_logits, stats, r1, gp, info_metrics)
 
-  (loss_value, (real_logits, fake_logits, stats, r1, gp)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.d_params)
+  (loss_value, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+  real_logits, fake_logits, stats, r1, gp, info_metrics = aux
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, updates)
@@ -221,6 +233,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       'd_fake_acc': jnp.mean(fake_logits < 0),
       'd_r1': r1,  # E_x |grad_x logit|^2 on real data (0 when r1_gamma = 0).
       'd_gp': gp,  # The gradient penalty before gp_lambda (0 when gp_lambda = 0).
+      **{'d_' + k: v for k, v in info_metrics.items()},
   }, axis_name)
   metrics['d_grad_norm'] = optax.tree.norm(grads)
   metrics['d_param_norm'] = optax.tree.norm(d_params)
@@ -229,13 +242,16 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
 
 
 def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
-           top_k: losses.TopK = losses.TopK(), augment: str = '', rng: Optional[jax.Array] = None,
+           top_k: losses.TopK = losses.TopK(), augment: str = '',
+           info: info_lib.Info = info_lib.Info(), rng: Optional[jax.Array] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One generator update against the current D. `batch` only sets this device's batch size.
 
   `loss` names G's half of a pair in losses.LOSSES. `top_k` (off by default): see losses.TopK;
   it adds the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment
   policy of d_step, so that G is judged on what D was trained on; its gradient flows through it.
+  `info`: InfoGAN's term of d_step, here minimised by G (Q held fixed): G learns to make its
+  codes legible.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
@@ -252,18 +268,24 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       fake = diff_augment.diff_augment(fake, aug_rng, augment, axis_name=axis_name)
     # D in training mode, as in its own step; its statistics' update is D's step's business.
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
-                                   d_rng)
+                                   d_rng, info.on)
+    info_value, info_metrics = jnp.zeros(()), {}
+    if info.on:  # Static.
+      fake_logits, q = fake_logits
+      info_value, info_metrics = info_lib.loss(q, z, info)
     weights, kept = None, jnp.ones(())
     if top_k.on:  # Static: the plain mean unless asked for.
       weights, kept = losses.top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
-    return loss_of_logits(fake_logits=fake_logits, weights=weights), (fake_logits, g_stats, kept)
+    value = loss_of_logits(fake_logits=fake_logits, weights=weights) + info_value
+    return value, (fake_logits, g_stats, kept, info_metrics)
 
-  (loss, (fake_logits, g_stats, kept)), grads = jax.value_and_grad(
+  (loss, (fake_logits, g_stats, kept, info_metrics)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.g_params)
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
-  metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}, axis_name)
+  metrics = _pmean({'g_loss': loss, 'g_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
+                    **{'g_' + k: v for k, v in info_metrics.items()}}, axis_name)
   if top_k.on:
     metrics['g_top_k'] = kept
   metrics['g_grad_norm'] = optax.tree.norm(grads)
@@ -275,14 +297,14 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                loss: str = 'non_saturating', r1_gamma: float = 0.0, gp_lambda: float = 0.0,
                top_k: losses.TopK = losses.TopK(), augment: str = '',
-               ema_average: ema.EMA = ema.EMA(),
+               info: info_lib.Info = info_lib.Info(), ema_average: ema.EMA = ema.EMA(),
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update, then G's moving average (when `ema_average` is on).
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
   Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
-  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`: see d_step; `top_k`: see g_step.
+  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`: see d_step; `top_k`: see g_step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -291,11 +313,11 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   for i in range(num_d_steps):
     sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
     state, m = d_step(state, sub_batch, loss=loss, rng=jax.random.fold_in(rng, i),
-                      r1_gamma=r1_gamma, gp_lambda=gp_lambda, augment=augment,
+                      r1_gamma=r1_gamma, gp_lambda=gp_lambda, augment=augment, info=info,
                       axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
-  state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment,
+  state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment, info=info,
                             rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
   if ema_average.on:  # Static.
     state = state.replace(g_ema_params=ema_average.update(state.g_ema_params, state.g_params,
@@ -311,8 +333,8 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS):
   return functools.partial(train_step, num_d_steps=config.num_d_steps, loss=config.loss,
                            r1_gamma=config.get('r1_gamma', 0.0),
                            gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),
-                           augment=config.get('augment', ''), ema_average=ema.of_config(config),
-                           axis_name=axis_name)
+                           augment=config.get('augment', ''), info=info_lib.of_config(config),
+                           ema_average=ema.of_config(config), axis_name=axis_name)
 
 
 def multi_step(state: GANState, batches: Batch, *, steps_per_call: int, unroll: bool = True,

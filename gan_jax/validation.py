@@ -12,6 +12,7 @@ from gan_jax import augment
 from gan_jax import data_dir
 from gan_jax import errors
 from gan_jax import evaluation
+from gan_jax import info
 from gan_jax import losses
 from gan_jax import models
 from gan_jax import optimizers
@@ -37,6 +38,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not (0 < t.min_fraction <= 1 and 0 < t.decay <= 1 and t.decay_every > 0):
       raise ConfigError(f'top_k={t.to_dict()} needs 0 < min_fraction <= 1, 0 < decay <= 1 and '
                         'decay_every > 0; set --config.top_k.*.')
+  codes = info.of_config(config)
+  if codes.on and config.model != 'dcgan':  # Only the DCGAN's D has a Q head.
+    raise ConfigError(f'InfoGAN codes (config.info) need model=dcgan, not {config.model!r}.')
+  if codes.categories == 1 or min(codes.categories, codes.continuous) < 0:
+    raise ConfigError(f'info={config.info.to_dict()}: categories must be 0 (off) or >= 2 and '
+                      'continuous >= 0; set --config.info.*.')
+  if codes.outputs > config.latent_dim:
+    raise ConfigError(f'config.info reads {codes.outputs} entries of z for its codes, more than '
+                      f'latent_dim={config.latent_dim}; set --config.latent_dim.')
   per_call = config.get('steps_per_call', 1)
   if per_call <= 0:
     raise ConfigError(f'steps_per_call={per_call} must be positive; set --config.steps_per_call.')

@@ -160,11 +160,15 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'steps_per_call': 0}, 'steps_per_call'),
                              ({'r1_gamma': -1.0}, 'r1_gamma'),
                              ({'top_k.min_fraction': 0.0}, 'top_k'),
+                             ({'info.categories': 1}, 'categories must be'),
+                             ({'info.categories': 100, 'info.continuous': 2}, 'latent_dim'),
                              ({'optim.decay_steps': 13}, 'decay_steps'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.
                              ({'steps_per_call': 4}, 'not a multiple of steps_per_call=4')]:
     with pytest.raises(ValueError, match=message):
       validation.validate_config(tiny_config('dcgan', **overrides))
+  with pytest.raises(ValueError, match='need model=dcgan'):
+    validation.validate_config(tiny_config('vanilla', **{'info.categories': 10}))
 
 
 @pytest.mark.parametrize('unroll', [True, False])

@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 import flax.linen as nn
 import ml_collections
 
+from gan_jax import info
 from gan_jax.models.dcgan import (DCGANDiscriminator, DCGANGenerator, SeedDiscriminator32,
                                   SeedGenerator32)
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -27,11 +28,14 @@ def _dcgan(config, shape, num_classes, axis_name):
   kw = dict(image_size=size, width=config.dcgan.width, kernel_size=config.dcgan.kernel_size,
             fc_hidden=config.dcgan.get('fc_hidden', 0), num_classes=num_classes,
             axis_name=axis_name)
+  codes = info.of_config(config)
   return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl,
                          batch_norm=config.dcgan.get('g_batch_norm', True),
-                         spectral_norm=config.dcgan.get('g_spectral_norm', False), **kw),
+                         spectral_norm=config.dcgan.get('g_spectral_norm', False),
+                         info_categories=codes.categories, **kw),
           DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'),
-                             conv_impl=config.dcgan.get('conv_impl', 'auto'), **kw))
+                             conv_impl=config.dcgan.get('conv_impl', 'auto'),
+                             info_outputs=codes.outputs, **kw))
 
 
 def _dcgan_seed32(config, shape, num_classes, axis_name):

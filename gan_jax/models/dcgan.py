@@ -16,6 +16,7 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_jax import info
 from gan_jax.models import conv, layers
 from gan_jax.models.upsample import Upsample
 
@@ -42,6 +43,7 @@ class DCGANGenerator(nn.Module):
   batch_norm: bool = True  # The paper's; without it the hidden layers carry biases.
   spectral_norm: bool = False  # On every layer as well (SAGAN, BigGAN).
   fc_hidden: int = 0  # > 0: a fully connected hidden layer between z and the projection (InfoGAN).
+  info_categories: int = 0  # > 0: z's first entries carry InfoGAN's categorical code (info.py).
   axis_name: Optional[str] = None
 
   @nn.compact
@@ -52,7 +54,7 @@ class DCGANGenerator(nn.Module):
         layers.spectral_norm(layer, self.spectral_norm), x, train=train)
     norm = lambda x: (layers.batch_norm(train, self.axis_name)(x)  # noqa: E731
                       if self.batch_norm else x)
-    x = z
+    x = info.generator_input(z, self.info_categories)
     if self.num_classes:  # Mirza & Osindero: the label enters G together with z.
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
     features = self.width * 2 ** (n - 1)
@@ -83,6 +85,8 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   fc_hidden: int = 0  # > 0: a fully connected hidden layer before the logit (InfoGAN).
+  # > 0: InfoGAN's Q head with this many outputs, sown as intermediates 'info' (gan_jax/info.py).
+  info_outputs: int = 0
   conv_impl: str = 'auto'  # The convs' backward: 'auto', 'xla' or 'dot_grad' (`conv.pick`).
   axis_name: Optional[str] = None
 
@@ -112,6 +116,14 @@ class DCGANDiscriminator(nn.Module):
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
+    if self.info_outputs:  # Q shares D's layers up to here, as in InfoGAN.
+      batch_norm = self.norm == 'batch'
+      dense = nn.Dense(128, use_bias=not batch_norm, kernel_init=_init, name='q_hidden')
+      q = layers.apply_layer(layers.spectral_norm(dense, spectral), x, train=train)
+      if batch_norm:
+        q = layers.batch_norm(train, self.axis_name, name='q_norm')(q)
+      q = nn.Dense(self.info_outputs, kernel_init=_init, name='q_out')(nn.leaky_relu(q, 0.2))
+      self.sow('intermediates', 'info', q)
     dense = layers.spectral_norm(nn.Dense(1, kernel_init=_init), spectral)
     return layers.apply_layer(dense, x, train=train)[:, 0]
 
