@@ -12,8 +12,9 @@ loss, the variational lower bound on I(c; G(z, c)) up to constants, is the categ
 cross-entropy plus a squared error on the continuous codes (the log-likelihood of a
 unit-variance Gaussian, InfoGAN's factored Gaussian with fixed variance). D (with Q) and G both
 minimise `weight` times it beside their GAN losses: Q learns to read the codes, G to write them.
-The paper's MNIST run: 10 categories (lambda 1, which became the digit classes unsupervised)
-and 2 continuous codes (lambda 0.1 in its reference code: width and tilt).
+The paper's MNIST run: 10 categories (lambda 1; they became the digit classes, unsupervised)
+and 2 continuous codes (rotation and width), whose lambda the paper sets smaller so that the
+term stays on the GAN loss's scale (0.1 here by default).
 """
 from typing import NamedTuple
 
