@@ -41,17 +41,16 @@ def fixed_latents(config, state: steps.GANState):
   """The latent batch every sample grid uses, so grids over training are comparable."""
   n = config.sample_grid_size
   rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5A4D)  # Not the training stream.
-  if state.num_classes:  # One row per class, the same z down each column.
-    z = steps.sample_latent(rng, n, state.latent_dim, state.prior)
-    rows = min(state.num_classes, n)
-    return jnp.tile(z, (rows, 1)), jnp.repeat(jnp.arange(rows), n)
+  # One row per class (conditional) or per InfoGAN category, the same z down each column.
   categories = getattr(state.generator, 'info_categories', 0)
-  if categories:  # InfoGAN: one row per category, the same noise down each column.
-    rows = min(categories, n)
+  if state.num_classes or categories:
+    rows = min(state.num_classes or categories, n)
     z = jnp.tile(steps.sample_latent(rng, n, state.latent_dim, state.prior), (rows, 1))
+    row = jnp.repeat(jnp.arange(rows), n)
+    if state.num_classes:
+      return z, row
     # G reads only the argmax of these entries (gan_jax/info.py).
-    code = jax.nn.one_hot(jnp.repeat(jnp.arange(rows), n), categories, dtype=z.dtype)
-    return z.at[:, :categories].set(code), None
+    return z.at[:, :categories].set(jax.nn.one_hot(row, categories, dtype=z.dtype)), None
   return steps.sample_latent(rng, n * n, state.latent_dim, state.prior), None
 
 

@@ -31,13 +31,13 @@ class Info(NamedTuple):
   continuous_weight: float = 0.1  # lambda of the continuous codes' term.
 
   @property
-  def on(self) -> bool:
-    return self.categories + self.continuous > 0
-
-  @property
   def outputs(self) -> int:
     """Q's outputs: the categories' logits, then one mean per continuous code."""
     return self.categories + self.continuous
+
+  @property
+  def on(self) -> bool:
+    return self.outputs > 0
 
 
 def of_config(config) -> Info:

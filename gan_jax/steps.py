@@ -149,6 +149,14 @@ def _discriminate(state, d_params, batch_stats, x, labels, rng, info: bool = Fal
   return logits, new_vars.get('batch_stats', {})
 
 
+def _info_term(logits, z, info: info_lib.Info):
+  """(D's logits, InfoGAN's term, its metrics) from `_discriminate(..., info.on)`'s logits."""
+  if not info.on:
+    return logits, jnp.zeros(()), {}
+  logits, q = logits
+  return (logits, *info_lib.loss(q, z, info))
+
+
 def _step_rng(state: GANState) -> jax.Array:
   return jax.random.fold_in(state.rng, state.step)
 
@@ -203,10 +211,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     else:
       real_logits, stats = real_fn(real)
     fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng, info.on)
-    info_value, info_metrics = jnp.zeros(()), {}
-    if info.on:  # Static.
-      fake_logits, q = fake_logits
-      info_value, info_metrics = info_lib.loss(q, z, info)
+    fake_logits, info_value, info_metrics = _info_term(fake_logits, z, info)
     value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits) + info_value
     if gp_lambda:  # Static. The interpolates' pass leaves D's statistics as they are.
       eps_rng, drop_rng = jax.random.split(gp_rng)
@@ -269,10 +274,7 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     # D in training mode, as in its own step; its statistics' update is D's step's business.
     fake_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, fake, labels,
                                    d_rng, info.on)
-    info_value, info_metrics = jnp.zeros(()), {}
-    if info.on:  # Static.
-      fake_logits, q = fake_logits
-      info_value, info_metrics = info_lib.loss(q, z, info)
+    fake_logits, info_value, info_metrics = _info_term(fake_logits, z, info)
     weights, kept = None, jnp.ones(())
     if top_k.on:  # Static: the plain mean unless asked for.
       weights, kept = losses.top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)

@@ -186,7 +186,9 @@ def test_info_loss_is_cross_entropy_of_the_argmax_plus_the_codes_squared_error()
 
 def test_generator_and_q_learn_to_pass_the_categorical_code_through_the_samples(mnist):
   """Q can only beat chance if G's samples show the code: its accuracy on fresh fakes measures
-  both players. 4 categories, chance 0.25; over seeds 0-3 the mean of steps 70-79 was 0.76-0.87."""
+  both players. 4 categories, chance 0.25. Over seeds 0-5 the mean accuracy of steps 0-9 was
+  0.28-0.35 and of steps 70-79 0.76-0.87; D's cross-entropy over steps 70-79 0.89-1.02 (log 4:
+  1.39)."""
   config = tiny(dcgan.get_config(), **{'info.categories': 4})
   state = _state(config, mnist)
   assert set(state.d_params) >= {'q_hidden', 'q_norm', 'q_out'}
@@ -198,7 +200,7 @@ def test_generator_and_q_learn_to_pass_the_categorical_code_through_the_samples(
     cross_entropy.append(float(metrics['d_info_ce']))
   assert np.mean(accuracy[:10]) < 0.45
   assert np.mean(accuracy[-10:]) > 0.55
-  assert np.mean(cross_entropy[-10:]) < np.log(4) - 0.3
+  assert np.mean(cross_entropy[-10:]) < np.log(4) - 0.15
   # The sample grid gives each category a row (config.sample_grid_size columns).
   z, _ = images.fixed_latents(config, state)
   n = config.sample_grid_size
