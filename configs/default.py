@@ -46,6 +46,9 @@ def get_config():
   # D's normalisation: 'batch' (the paper's), 'spectral' (Miyato et al. 2018: every layer, no
   # BatchNorm) or 'none' (what the Wasserstein gradient penalty needs).
   config.dcgan.d_norm = 'batch'
+  # > 0: D also sees the standard deviation of its last features over groups of this many
+  # examples (ProGAN's minibatch standard deviation, group 4); 0: off.
+  config.dcgan.minibatch_std = 0
 
   # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
   # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.

@@ -100,6 +100,14 @@ def validate_toolbox(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'gp_lambda={gp_lambda} must be >= 0 (0 = off); set --config.gp_lambda.')
   d_has_batch_norm = config.model == 'dcgan_seed32' or (config.model == 'dcgan'
                                                          and d_norm == 'batch')
+  mbstd = config.dcgan.get('minibatch_std', 0) if config.model == 'dcgan' else 0
+  if mbstd < 0 or (mbstd and config.batch_size % mbstd):
+    raise ConfigError(f'dcgan.minibatch_std={mbstd} must be 0 (off) or a group size that divides '
+                      f'batch_size={config.batch_size}; set --config.dcgan.minibatch_std.')
+  if gp_lambda and mbstd:
+    raise ConfigError('The gradient penalty needs a D that judges each example on its own, and '
+                      'the minibatch standard deviation mixes them: set '
+                      '--config.dcgan.minibatch_std=0 or --config.gp_lambda=0.')
   if gp_lambda and d_has_batch_norm:
     # BatchNorm mixes the examples, so an interpolate's gradient is not its own: the penalty
     # would constrain the wrong function (Gulrajani et al., section 4).

@@ -60,8 +60,10 @@ def variant(spec):
   if 'toolbox' in options:  # DiffAugment's draws, the EMA, and per model its loss and norm.
     config.augment = 'color,translation,cutout'
     config.ema.update(decay=0.5, start_step=3)
-    if name == 'dcgan':  # D keeps its BatchNorm; G has both BatchNorm and spectral norm; Q.
+    if name == 'dcgan':  # D keeps its BatchNorm and adds the minibatch deviation over pairs
+      # (a device's 2 examples on 8 devices); G has BatchNorm and spectral norm; Q.
       config.update_from_flattened_dict({'loss': 'hinge', 'dcgan.g_spectral_norm': True,
+                                         'dcgan.minibatch_std': 2,
                                          'info.categories': 4, 'info.continuous': 1})
     else:  # The MLP's D has no BatchNorm: WGAN-GP, whose interpolates mix the global batch.
       config.update_from_flattened_dict({'loss': 'wasserstein', 'gp_lambda': 10.0})

@@ -6,6 +6,7 @@ import pytest
 
 from configs import default
 from gan_jax import models
+from gan_jax.models import layers
 
 
 def _count(tree):
@@ -113,3 +114,32 @@ def test_packed_discriminator_judges_each_pack_as_one():
                              rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match='packs of 3'):
     d.apply(params, x[:4], train=False)
+
+
+def test_minibatch_std_is_each_groups_mean_deviation_and_splits_like_the_batch():
+  scale = np.arange(1, 9, dtype=np.float32)[:, None, None, None]  # Groups that differ.
+  x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (8, 3, 3, 5))) * scale
+  got = np.asarray(layers.minibatch_std(jnp.asarray(x), 4))
+  np.testing.assert_array_equal(got[..., :5], x)
+  for i in range(8):
+    group = x[4 * (i // 4):4 * (i // 4) + 4]  # Consecutive examples, (4, 3, 3, 5).
+    expected = np.sqrt(group.var(axis=0) + 1e-8).mean()
+    np.testing.assert_allclose(got[i, ..., 5], expected, rtol=1e-6)
+  # A device holding half the batch forms the same groups.
+  halves = [layers.minibatch_std(jnp.asarray(h), 4) for h in (x[:4], x[4:])]
+  np.testing.assert_allclose(np.concatenate(halves), got, rtol=1e-6)
+
+
+@pytest.mark.parametrize('group', [0, 4])
+def test_minibatch_std_lets_d_see_the_other_examples_of_a_group(group):
+  # D without BatchNorm, so only the minibatch deviation can mix examples.
+  _, d, _, d_vars = _init('dcgan', (28, 28, 1), width=8, d_norm='none', minibatch_std=group)
+  x = jax.random.normal(jax.random.PRNGKey(2), (8, 28, 28, 1))
+  changed = x.at[1].multiply(3.0)
+  before, after = (d.apply(d_vars, v, train=True) for v in (x, changed))
+  delta = np.abs(np.asarray(after - before))
+  assert delta[1] > 1e-4 and np.all(delta[4:] == 0)  # The other group sees nothing.
+  if group:
+    assert np.all(delta[[0, 2, 3]] > 1e-6)  # Example 1's group sees it.
+  else:
+    assert np.all(delta[[0, 2, 3]] == 0)

@@ -163,6 +163,9 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'info.categories': 1}, 'categories must be'),
                              ({'info.categories': 100, 'info.continuous': 2}, 'latent_dim'),
                              ({'optim.decay_steps': 13}, 'decay_steps'),
+                             ({'dcgan.minibatch_std': 5}, 'minibatch_std=5'),
+                             ({'dcgan.minibatch_std': 4, 'dcgan.d_norm': 'none',
+                               'gp_lambda': 10.0}, 'mixes them'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.
                              ({'steps_per_call': 4}, 'not a multiple of steps_per_call=4')]:
     with pytest.raises(ValueError, match=message):

@@ -35,6 +35,7 @@ def _dcgan(config, shape, num_classes, axis_name):
                          info_categories=codes.categories, **kw),
           DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'),
                              conv_impl=config.dcgan.get('conv_impl', 'auto'),
+                             minibatch_std=config.dcgan.get('minibatch_std', 0),
                              info_outputs=codes.outputs, **kw))
 
 

@@ -85,6 +85,9 @@ class DCGANDiscriminator(nn.Module):
   num_classes: int = 0
   norm: str = 'batch'
   fc_hidden: int = 0  # > 0: a fully connected hidden layer before the logit (InfoGAN).
+  # > 0: the minibatch standard deviation over groups of this many examples joins the last
+  # feature map as one more channel (layers.minibatch_std; ProGAN's 4).
+  minibatch_std: int = 0
   # > 0: InfoGAN's Q head with this many outputs, sown as intermediates 'info' (gan_jax/info.py).
   info_outputs: int = 0
   conv_impl: str = 'auto'  # The convs' backward: 'auto', 'xla' or 'dot_grad' (`conv.pick`).
@@ -108,6 +111,8 @@ class DCGANDiscriminator(nn.Module):
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
+    if self.minibatch_std:
+      x = layers.minibatch_std(x, self.minibatch_std)
     x = x.reshape((x.shape[0], -1))
     if self.fc_hidden:
       batch_norm = self.norm == 'batch'

@@ -95,5 +95,26 @@ def apply_layer(layer, x, *, train: bool):
   return layer(x)
 
 
+def minibatch_std(x, group_size: int):
+  """x (N, H, W, C) with one more channel: the standard deviation of every feature over groups
+  of `group_size` consecutive examples, averaged over features and positions, the same value
+  for each example of a group (Karras et al. 2018, "minibatch standard deviation").
+
+  D sees how much a group of its inputs varies, which a G that collapses to a few modes cannot
+  fake. Groups are consecutive rows, so a device's slice of the global batch forms the same
+  groups as the whole batch whenever its size is a multiple of `group_size`; a batch smaller
+  than the group (D's init) is one group.
+  """
+  n = x.shape[0]
+  group = min(group_size, n)
+  if n % group:
+    raise ValueError(f'minibatch_std: a batch of {n} on a device does not split into groups '
+                     f'of {group_size}; make the per-device batch a multiple of it.')
+  y = x.reshape(n // group, group, *x.shape[1:])
+  std = jnp.sqrt(jnp.var(y, axis=1) + 1e-8).mean(axis=tuple(range(1, x.ndim)))
+  planes = jnp.broadcast_to(jnp.repeat(std, group)[:, None, None, None], (*x.shape[:3], 1))
+  return jnp.concatenate([x, planes.astype(x.dtype)], axis=-1)
+
+
 def one_hot_labels(labels, num_classes: int):
   return jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
