@@ -101,9 +101,12 @@ def validate_toolbox(config: ml_collections.ConfigDict) -> None:
   d_has_batch_norm = config.model == 'dcgan_seed32' or (config.model == 'dcgan'
                                                          and d_norm == 'batch')
   mbstd = config.dcgan.get('minibatch_std', 0) if config.model == 'dcgan' else 0
-  if mbstd < 0 or (mbstd and config.batch_size % mbstd):
+  per_device = config.batch_size // jax.device_count()
+  if mbstd < 0 or (mbstd and per_device % mbstd):
+    # Groups never straddle devices, so 1 or 8 devices see the same groups.
     raise ConfigError(f'dcgan.minibatch_std={mbstd} must be 0 (off) or a group size that divides '
-                      f'batch_size={config.batch_size}; set --config.dcgan.minibatch_std.')
+                      f'the per-device batch ({per_device} on {jax.device_count()} devices); set '
+                      '--config.dcgan.minibatch_std.')
   if gp_lambda and mbstd:
     raise ConfigError('The gradient penalty needs a D that judges each example on its own, and '
                       'the minibatch standard deviation mixes them: set '
