@@ -146,3 +146,33 @@ def test_pick():
                                else None)
   with pytest.raises(ValueError, match='unknown conv impl'):
     conv.pick('cudnn')
+
+
+@pytest.mark.parametrize('padding,s', [('SAME', 2), ('VALID', 1), (((1, 2), (0, 3)), 2)], ids=str)
+def test_constant_planes_is_the_conv_of_the_concatenated_input(padding, s):
+  """D's label planes: conv(image) plus per-plane maps equals the conv over [image, planes] in
+  its output and in its image and kernel gradients (the planes are labels: no gradient)."""
+  kx, kk, kg = jax.random.split(jax.random.key(s), 3)
+  image = jax.random.normal(kx, (6, 9, 8, 2))
+  planes = jax.nn.one_hot(jnp.array([0, 3, 3, 4, 1, 2]), 5)[:, None, None, :]
+  kernel = 0.1 * jax.random.normal(kk, (4, 4, 7, 3))
+  concat = lambda x: jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], 5))], -1)  # noqa: E731
+  ref = lambda x, w: lax.conv_general_dilated(concat(x), w, (s, s), padding,  # noqa: E731
+                                              dimension_numbers=conv.DN)
+  ours = lambda x, w: conv.constant_planes(2)(concat(x), w, (s, s), padding,  # noqa: E731
+                                              dimension_numbers=conv.DN)
+  g = jax.random.normal(kg, ref(image, kernel).shape)
+  for a, b in zip(_vjp(ours, image, kernel, g), _vjp(ref, image, kernel, g)):
+    np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
+
+
+def test_a_conditional_discriminator_keeps_nn_convs_params_and_function():
+  x = jax.random.normal(jax.random.key(0), (4, 28, 28, 1))
+  labels = jnp.array([0, 7, 7, 29])
+  model = DCGANDiscriminator(image_size=28, width=8, num_classes=30)
+  variables = model.init(jax.random.key(1), x, labels, train=False)
+  assert variables['params']['Conv_0']['kernel'].shape == (4, 4, 31, 8)
+  with pytest.MonkeyPatch.context() as mp:  # The plain conv over [image, 30 planes].
+    mp.setattr(conv, 'constant_planes', lambda channels, fn: fn)
+    want = model.apply(variables, x, labels, train=False)
+  np.testing.assert_allclose(model.apply(variables, x, labels, train=False), want, atol=ATOL)

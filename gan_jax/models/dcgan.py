@@ -105,8 +105,11 @@ class DCGANDiscriminator(nn.Module):
     k = (self.kernel_size, self.kernel_size)
     for i in range(n):
       batch_norm = self.norm == 'batch' and i > 0  # No BatchNorm on D's input layer.
+      conv_fn = conv.pick(self.conv_impl)
+      if i == 0 and self.num_classes:  # Not the planes' (1 + num_classes)-fold work.
+        conv_fn = conv.constant_planes(x.shape[-1] - self.num_classes, conv_fn)
       layer = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=not batch_norm, kernel_init=_init,
-                      conv_general_dilated=conv.pick(self.conv_impl))
+                      conv_general_dilated=conv_fn)
       x = layers.apply_layer(layers.spectral_norm(layer, spectral), x, train=train)
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
