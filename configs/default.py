@@ -21,6 +21,9 @@ def get_config():
   config.model = 'dcgan'  # 'mlp', 'dcgan' or 'dcgan_seed32'.
   config.conditional = False  # G(z|y), D(x|y) with the dataset's labels (Mirza & Osindero).
   config.num_classes = 0  # Conditional only: 0 takes the dataset's; else it must match it.
+  # > 0: G and D conditioned on this many k-means clusters of the training images instead of
+  # labels (none are read), G's clusters drawn by their shares (gan_jax/clusters.py); 0: off.
+  config.clusters = 0
   config.latent_dim = 100
   config.prior = 'normal'  # 'normal' N(0, I) or 'uniform' U(-1, 1).
   config.mlp = ml_collections.ConfigDict()

@@ -49,7 +49,10 @@ def create_train_state(config, *, data_shape, num_classes: int,
                                      updates_per_step=config.num_d_steps),
       data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
       latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes,
-      ema=ema.of_config(config).on)
+      ema=ema.of_config(config).on,
+      # A placeholder of the clusters' shares: the trainer sets them (clusters.relabel) and a
+      # checkpoint restores them.
+      label_probs=np.full(num_classes, 1 / num_classes) if config.get('clusters') else None)
 
 
 def _shapes_sha1(tree) -> str:
@@ -63,6 +66,7 @@ def architecture(config, state: steps.GANState) -> Dict[str, Any]:
   path and shape, and the optimisers' state layout (which optim.name and optim.decay_steps
   change: a schedule adds a step counter)."""
   return {'model': config.model, 'conditional': bool(config.conditional),
+          'clusters': int(config.get('clusters', 0)),
           'num_classes': state.num_classes, 'latent_dim': state.latent_dim,
           'prior': state.prior,
           'param_shapes_sha1': _shapes_sha1({'g': state.g_params, 'd': state.d_params}),
@@ -124,27 +128,37 @@ def _same_architecture(saved, meta) -> bool:
   # Checkpoints written before the prior or the optimiser layout joined the fingerprint lack them.
   for key in ('prior', 'opt_state_sha1'):
     saved.setdefault(key, meta.get(key))
+  saved.setdefault('clusters', 0)
   return saved == meta
 
 
 def _restore_state(mngr: ocp.CheckpointManager, step: int, target):
   """The saved state of `step` in `target`'s structure.
 
-  Checkpoints written before G's moving average joined the state have no g_ema_params: they
-  restore without it, and a run that now keeps an average starts it from the restored G.
+  Fields that joined the state later are absent from older checkpoints: those restore without
+  them. Without label_probs G drew uniform labels, as the empty default does; without
+  g_ema_params a run that now keeps an average starts it from the restored G.
   """
   restore = lambda t: mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(t)))['state']
-  try:
-    return restore(target)
-  except Exception:  # pylint: disable=broad-except
-    if 'g_ema_params' not in target:
-      raise
-    restored = restore({k: v for k, v in target.items() if k != 'g_ema_params'})
-    restored['g_ema_params'] = restored['g_params'] if target['g_ema_params'] else {}
-    logging.info('Checkpoint %d has no EMA of G; %s.', step, 'starting it from the restored G'
-                 if target['g_ema_params'] else 'none is kept')
+  # Runs on clusters (label_probs set) came later than both: theirs must restore in full.
+  later = [('label_probs',), ('label_probs', 'g_ema_params')]
+  error = None
+  for missing in [()] + [m for m in later if all(
+      k in target for k in m) and isinstance(target['label_probs'], dict)]:
+    try:
+      restored = restore({k: v for k, v in target.items() if k not in missing})
+    except Exception as e:  # pylint: disable=broad-except
+      error = error or e
+      continue
+    if 'label_probs' in missing:
+      restored['label_probs'] = target['label_probs']
+    if 'g_ema_params' in missing:
+      restored['g_ema_params'] = restored['g_params'] if target['g_ema_params'] else {}
+      logging.info('Checkpoint %d has no EMA of G; %s.', step, 'starting it from the restored '
+                   'G' if target['g_ema_params'] else 'none is kept')
     return restored
+  raise error
 
 
 def restore_checkpoint(mngr: ocp.CheckpointManager, state: steps.GANState,

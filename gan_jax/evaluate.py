@@ -14,7 +14,8 @@ G is the run's EMA generator when it keeps one (gan_jax/ema.py), else the raw G;
 evaluates the raw G of such a run (into eval/step_<N>_raw).
 
 Protocol (README, "Evaluation"): `num_samples` samples from G in inference mode (z from the
-config's prior with --seed; a conditional G gets labels 0, 1, ..., 9, 0, ... in turn) against
+config's prior with --seed; a conditional G gets labels 0, 1, ..., 9, 0, ... in turn, one
+conditioned on clusters (config.clusters) each cluster in proportion to its share) against
 the first `num_samples` images of the dataset's eval split (config.dataset.eval_split, at the
 training resolution), features of the FID Inception-V3 (TF 2015 weights) after a bilinear
 resize to 299x299; statistics in float64. See gan_jax/evaluation/fid.py.
@@ -34,6 +35,7 @@ import numpy as np
 
 from gan_jax import batching
 from gan_jax import checkpoints
+from gan_jax import clusters
 from gan_jax import errors
 from gan_jax import evaluation
 from gan_jax import images
@@ -50,6 +52,8 @@ def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_si
   Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
   """
   labels = (np.arange(num) % state.num_classes).astype(np.int32) if state.num_classes else None
+  if not isinstance(state.label_probs, dict):  # Clusters: in proportion to their shares.
+    labels = clusters.stratified_labels(np.asarray(state.label_probs), num)
   z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
                                      state.prior))
   samples = batching.map_in_batches(functools.partial(steps.generate_samples, state), z, labels,
@@ -113,8 +117,9 @@ def evaluate(config, state: steps.GANState, *, num_samples: int,
     out.update(fid.all_metrics(ref['features'], fake))
   if 'classifier' in metrics and clf:
     from gan_jax.evaluation import classifier_metrics
+    # Clusters are not the classifier's classes: no label accuracy.
     out.update(classifier_metrics.evaluate(samples, classifier=clf, reference=reference,
-                                           labels=labels))
+                                           labels=None if config.get('clusters') else labels))
   if 'memorisation' in metrics:
     from gan_jax.evaluation import memorisation
     if train_images is None:

@@ -49,6 +49,8 @@ class GANState:
   num_classes: int = flax.struct.field(pytree_node=False, default=0)
   # The exponential moving average of G's params (gan_jax/ema.py); {} when the run keeps none.
   g_ema_params: Any = flax.struct.field(default_factory=dict)
+  # (num_classes,) p(c) that G's labels are drawn from (gan_jax/clusters.py); {}: uniform.
+  label_probs: Any = flax.struct.field(default_factory=dict)
 
 
 # One compiled program, kept per pair of models: op by op, initialisation compiled each of its
@@ -68,8 +70,10 @@ def _init_players(rng, *, generator, discriminator, latent_dim, data_shape, num_
 
 def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
                  data_shape: Tuple[int, ...], rng: jax.Array, latent_dim: int = 100,
-                 prior: str = 'normal', num_classes: int = 0, ema: bool = False) -> GANState:
-  """Initialises both players (unreplicated); `ema` keeps an average of G's params."""
+                 prior: str = 'normal', num_classes: int = 0, ema: bool = False,
+                 label_probs=None) -> GANState:
+  """Initialises both players (unreplicated); `ema` keeps an average of G's params;
+  `label_probs` (num_classes,) replaces the uniform draw of G's labels."""
   g_vars, d_vars, rng = _init_players(rng, generator=generator, discriminator=discriminator,
                                       latent_dim=latent_dim, data_shape=tuple(data_shape),
                                       num_classes=num_classes)
@@ -81,7 +85,8 @@ def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
       g_opt_state=g_opt_state, d_opt_state=d_opt_state,
       g_ema_params=g_vars['params'] if ema else {}, rng=rng, generator=generator,
       discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      latent_dim=latent_dim, prior=prior, num_classes=num_classes)
+      latent_dim=latent_dim, prior=prior, num_classes=num_classes,
+      label_probs={} if label_probs is None else jnp.asarray(label_probs, jnp.float32))
 
 
 def _pmean(tree, axis_name):
@@ -96,7 +101,10 @@ def _latents(state: GANState, rng, local_num, axis_name):
 def _random_labels(state: GANState, rng, local_num, axis_name):
   if not state.num_classes:
     return None
-  draw = lambda r, n: jax.random.randint(r, (n,), 0, state.num_classes)
+  if isinstance(state.label_probs, dict):
+    draw = lambda r, n: jax.random.randint(r, (n,), 0, state.num_classes)
+  else:
+    draw = lambda r, n: jax.random.categorical(r, jnp.log(state.label_probs), shape=(n,))
   return layers.global_rows(draw, rng, local_num, axis_name)
 
 

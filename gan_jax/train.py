@@ -15,11 +15,13 @@ from typing import Any, Dict
 from absl import logging
 import flax
 import jax
+import jax.numpy as jnp
 from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
 from gan_jax import checkpoints
+from gan_jax import clusters
 from gan_jax import ema
 from gan_jax import errors
 from gan_jax import evaluate
@@ -221,9 +223,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   validation.validate_config(config)
   validation.check_workdir(workdir)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+  if config.get('clusters'):  # Its labels are the clusters of its images.
+    data = clusters.relabel(data, config.clusters, seed=config.seed)
   num_classes = validation.validate_data(config, data)
   data_shape = data['image'].shape[1:]
   state = checkpoints.create_train_state(config, data_shape=data_shape, num_classes=num_classes)
+  if config.get('clusters'):
+    state = state.replace(label_probs=jnp.asarray(data['label_probs']))
+    logging.info('%d k-means clusters of the training images, shares %.4f to %.4f',
+                 config.clusters, data['label_probs'].min(), data['label_probs'].max())
   count = lambda tree: sum(int(np.size(x)) for x in jax.tree.leaves(tree))
   logging.info('G params: %d', count(state.g_params))
   logging.info('D params: %d', count(state.d_params))

@@ -38,6 +38,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not (0 < t.min_fraction <= 1 and 0 < t.decay <= 1 and t.decay_every > 0):
       raise ConfigError(f'top_k={t.to_dict()} needs 0 < min_fraction <= 1, 0 < decay <= 1 and '
                         'decay_every > 0; set --config.top_k.*.')
+  if config.get('clusters', 0) < 0 or (config.get('clusters') and config.conditional):
+    raise ConfigError(f'clusters={config.clusters} with conditional={config.conditional}: '
+                      'clusters (> 0) replace the labels of a conditional model; set one of '
+                      '--config.clusters=0 or --config.conditional=False.')
   codes = info.of_config(config)
   if codes.on and config.model != 'dcgan':  # Only the DCGAN's D has a Q head.
     raise ConfigError(f'InfoGAN codes (config.info) need model=dcgan, not {config.model!r}.')
@@ -171,6 +175,8 @@ def validate_eval(config: ml_collections.ConfigDict) -> None:
 
 def validate_data(config, data) -> int:
   """The number of classes a conditional model uses (0 if unconditional), checked on the data."""
+  if config.get('clusters'):  # Labels of its own (clusters.relabel).
+    return config.clusters
   if not config.conditional:
     return 0
   if data.get('label') is None or not data.get('num_classes'):

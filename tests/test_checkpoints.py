@@ -123,37 +123,46 @@ def test_config_json_follows_each_start_and_another_prior_or_schedule_is_refused
 
 
 def test_checkpoints_from_before_the_prior_or_optimiser_joined_the_fingerprint_restore():
-  meta = {'model': 'mlp', 'conditional': False, 'num_classes': 0, 'latent_dim': 100,
-          'prior': 'normal', 'param_shapes_sha1': 'x', 'opt_state_sha1': 'y'}
-  old = {k: v for k, v in meta.items() if k not in ('prior', 'opt_state_sha1')}
+  meta = {'model': 'mlp', 'conditional': False, 'clusters': 0, 'num_classes': 0,
+          'latent_dim': 100, 'prior': 'normal', 'param_shapes_sha1': 'x', 'opt_state_sha1': 'y'}
+  old = {k: v for k, v in meta.items() if k not in ('prior', 'opt_state_sha1', 'clusters')}
   assert checkpoints._same_architecture({**old, 'best': None}, meta)
   assert not checkpoints._same_architecture({**meta, 'prior': 'uniform'}, meta)
   assert not checkpoints._same_architecture({**meta, 'opt_state_sha1': 'z'}, meta)
+  assert not checkpoints._same_architecture(old, {**meta, 'clusters': 10})
 
 
-@pytest.mark.parametrize('ema_now', [False, True])
-def test_checkpoints_from_before_the_ema_restore(tiny_config, tmp_path, ema_now):
-  """A state saved without g_ema_params (as every checkpoint before the EMA of G) restores;
-  a run that now keeps an average starts it from the restored G."""
+@pytest.mark.parametrize('ema_now,missing', [
+    (False, ('g_ema_params', 'label_probs')), (True, ('g_ema_params', 'label_probs')),
+    (True, ('label_probs',))])
+def test_checkpoints_from_before_the_ema_or_the_label_shares_restore(tiny_config, tmp_path,
+                                                                     ema_now, missing):
+  """A state saved without g_ema_params and label_probs (as every checkpoint before the EMA of
+  G) restores, and a run that now keeps an average starts it from the restored G; one saved
+  with its average but without label_probs (before config.clusters) restores its average."""
   import flax  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   config = tiny_config('vanilla', **{'ema.decay': 0.9 if ema_now else 0.0})
   state = checkpoints.create_train_state(config, data_shape=(28, 28, 1), num_classes=0)
   state = state.replace(g_params=jax.tree.map(lambda x: x + 1.0, state.g_params), step=5)
+  if ema_now:
+    state = state.replace(g_ema_params=jax.tree.map(lambda x: x + 2.0, state.g_params))
   meta = checkpoints.architecture(config, state)
   old = flax.serialization.to_state_dict(state)
-  del old['g_ema_params']
+  for key in missing:
+    del old[key]
   mngr = checkpoints.checkpoint_manager(str(tmp_path), config)
   mngr.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(old),
                                        meta=ocp.args.JsonSave(meta)))
   mngr.wait_until_finished()
   fresh = checkpoints.create_train_state(config, data_shape=(28, 28, 1), num_classes=0)
   restored = checkpoints.restore_checkpoint(mngr, fresh, meta)
-  assert int(restored.step) == 5
+  assert int(restored.step) == 5 and restored.label_probs == {}
   np.testing.assert_array_equal(jax.tree.leaves(restored.g_params)[0],
                                 jax.tree.leaves(state.g_params)[0])
+  want = state.g_ema_params if 'g_ema_params' not in missing else state.g_params
   if ema_now:
-    for a, b in zip(jax.tree.leaves(restored.g_ema_params), jax.tree.leaves(state.g_params)):
+    for a, b in zip(jax.tree.leaves(restored.g_ema_params), jax.tree.leaves(want)):
       np.testing.assert_array_equal(a, b)
   else:
     assert not restored.g_ema_params

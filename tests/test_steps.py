@@ -164,6 +164,8 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'info.categories': 100, 'info.continuous': 2}, 'latent_dim'),
                              ({'optim.decay_steps': 13}, 'decay_steps'),
                              ({'dcgan.minibatch_std': 5}, 'minibatch_std=5'),
+                             ({'clusters': 10, 'conditional': True}, 'replace the labels'),
+                             ({'clusters': -1}, 'clusters=-1'),
                              ({'dcgan.minibatch_std': 4, 'dcgan.d_norm': 'none',
                                'gp_lambda': 10.0}, 'mixes them'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.
