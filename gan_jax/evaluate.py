@@ -52,8 +52,10 @@ def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_si
   Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
   """
   labels = (np.arange(num) % state.num_classes).astype(np.int32) if state.num_classes else None
-  if not isinstance(state.label_probs, dict):  # Clusters: in proportion to their shares.
-    labels = clusters.stratified_labels(np.asarray(state.label_probs), num)
+  if not isinstance(state.label_probs, dict):  # Clusters: in proportion to their shares,
+    # shuffled: the classifier score's splits are consecutive and must each see every cluster.
+    labels = np.random.default_rng(seed).permutation(
+        clusters.stratified_labels(np.asarray(state.label_probs), num))
   z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
                                      state.prior))
   samples = batching.map_in_batches(functools.partial(steps.generate_samples, state), z, labels,
