@@ -156,7 +156,9 @@ def test_constant_planes_is_the_conv_of_the_concatenated_input(padding, s):
   image = jax.random.normal(kx, (6, 9, 8, 2))
   planes = jax.nn.one_hot(jnp.array([0, 3, 3, 4, 1, 2]), 5)[:, None, None, :]
   kernel = 0.1 * jax.random.normal(kk, (4, 4, 7, 3))
-  concat = lambda x: jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], 5))], -1)  # noqa: E731
+
+  def concat(x):
+    return jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], 5))], -1)
   ref = lambda x, w: lax.conv_general_dilated(concat(x), w, (s, s), padding,  # noqa: E731
                                               dimension_numbers=conv.DN)
   ours = lambda x, w: conv.constant_planes(2)(concat(x), w, (s, s), padding,  # noqa: E731

@@ -120,13 +120,14 @@ def constant_planes(image_channels: int, conv_fn=None):
   """A `conv_general_dilated` for nn.Conv over [image, planes] whose channels past
   `image_channels` are constant over space (D's one-hot label planes, models/dcgan.py).
 
-  The conv of such a plane is the same map for every example (the kernel slice's sum over the
+  The conv of such a plane is the same map for every example (the kernel slice summed over the
   taps that fall inside the padded image), so the output is `conv_fn` (lax's when None) of the
-  image alone plus each example's mix of k per-plane maps, computed once per call from the
-  kernel and which taps fall inside the image. The concatenated input costs (1 + k) times the image's work (30
-  planes made the conditional DCGAN step ~1.6x slower); this costs about the image's. nn.Conv's
-  params are unchanged and the result equals the plain conv to float32 rounding (tests). The
-  planes get no gradient: they are labels.
+  image alone plus each example's mix of k per-plane maps, computed once per call. The conv of
+  the concatenated input does (1 + k) times the image's work: with 30 planes the DCGAN step at
+  batch 64 took 1.54x the unconditional one, with these maps 1.14x (AVX2 cores,
+  experiments/benchmarks/label_planes_bench.py). nn.Conv's params are unchanged and the result
+  equals the plain conv to float32 rounding (tests). The planes get no gradient: they are
+  labels.
   """
   inner = conv_fn or lax.conv_general_dilated
 
@@ -141,7 +142,7 @@ def constant_planes(image_channels: int, conv_fn=None):
     rest = dict(lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation, dimension_numbers=DN,
                 precision=precision)
     out = inner(lhs[..., :c], rhs[:, :, :c], window_strides, padding, **rest)
-    # inside[h, w, a, b] = 1 where tap (a, b) of output (h, w) reads the image, not padding:
+    # inside[h, w, t] = 1 where tap t of output (h, w) reads the image, not padding:
     # the conv of a plane of ones with one-hot kernels (constants; XLA:CPU's grouped convs,
     # the direct way, ran as slowly as the planes' full conv).
     taps = jnp.eye(kh * kw, dtype=lhs.dtype).reshape(kh, kw, 1, kh * kw)
