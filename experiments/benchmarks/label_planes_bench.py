@@ -1,15 +1,16 @@
 """The conditional DCGAN's train step with D's one-hot label planes as one map per class
 (`models.conv.constant_planes`, the default) against the conv of the concatenated planes, and the
-unconditional step: 28x28 nets of configs/sota.py, batch 64, jitted, one device. Variants
-alternate rep by rep; medians of ms per step. Not a test; run e.g.
+unconditional step: 28x28 nets of configs/sota.py, batch 64, jitted with the state donated,
+one device. Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
+Not a test; run e.g.
 
-  python experiments/benchmarks/label_planes_bench.py --classes=10,30 --reps=3 --steps=15
+  python experiments/benchmarks/label_planes_bench.py --classes=10,30 --reps=3 --target_s=2
 """
 import argparse
 import statistics
-import time
 from unittest import mock
 
+import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
 import jax
 import jax.numpy as jnp
 
@@ -27,17 +28,9 @@ def make_step(num_classes: int, batch: int):
   if num_classes:
     state = state.replace(label_probs=jnp.full(num_classes, 1 / num_classes))
     data['label'] = (jnp.arange(batch) % num_classes)[None]
-  fn = jax.jit(steps.make_train_step(config, axis_name=None))
-  state = jax.block_until_ready(fn(state, data)[0])  # Compiles.
-  holder = {'state': state}
-
-  def run(n):
-    start = time.perf_counter()
-    for _ in range(n):
-      holder['state'] = fn(holder['state'], data)[0]
-    jax.block_until_ready(holder['state'])
-    return (time.perf_counter() - start) / n * 1e3
-  return run
+  state = jax.tree.map(jnp.copy, state)  # EMA params alias G's: no buffer donated twice.
+  fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
+  return gan_step_bench.jax_runner(fn.lower(state, data).compile(), state, data)
 
 
 def main():
@@ -45,21 +38,18 @@ def main():
   parser.add_argument('--classes', default='10,30')
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--reps', type=int, default=5)
-  parser.add_argument('--steps', type=int, default=20, help='steps per rep')
+  parser.add_argument('--target_s', type=float, default=2.0, help='seconds per rep')
   args = parser.parse_args()
   variants = {'unconditional': make_step(0, args.batch)}
   for k in (int(c) for c in args.classes.split(',')):
     variants[f'{k} classes, per-class maps'] = make_step(k, args.batch)
     with mock.patch.object(conv, 'constant_planes', lambda channels, fn: fn):
       variants[f'{k} classes, concatenated planes'] = make_step(k, args.batch)
-  times = {name: [] for name in variants}
-  for _ in range(args.reps):
-    for name, run in variants.items():
-      times[name].append(run(args.steps))
+  times, counts = gan_step_bench.alternate(variants, args.reps, args.target_s)
   print(f'batch {args.batch}, {jax.device_count()} device(s), median of {args.reps} reps of '
-        f'{args.steps} steps\n\n| variant | ms per step |\n|---|---|')
+        f'~{args.target_s} s\n\n| variant | ms per step | steps per rep |\n|---|---|---|')
   for name, ts in times.items():
-    print(f'| {name} | {statistics.median(ts):.1f} |')
+    print(f'| {name} | {1e3 * statistics.median(ts):.1f} | {counts[name]} |')
 
 
 if __name__ == '__main__':

@@ -124,7 +124,7 @@ def constant_planes(image_channels: int, conv_fn=None):
   taps that fall inside the padded image), so the output is `conv_fn` (lax's when None) of the
   image alone plus each example's mix of k per-plane maps, computed once per call. The conv of
   the concatenated input does (1 + k) times the image's work: with 30 planes the DCGAN step at
-  batch 64 took 1.54x the unconditional one, with these maps 1.14x (AVX2 cores,
+  batch 64 took 1.55x the unconditional one, with these maps 1.09x (AVX2 cores,
   experiments/benchmarks/label_planes_bench.py). nn.Conv's params are unchanged and the result
   equals the plain conv to float32 rounding (tests). The planes get no gradient: they are
   labels.
