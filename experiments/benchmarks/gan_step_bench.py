@@ -48,6 +48,12 @@ NETS = {
     'dcgan_subpixel': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'subpixel'}),
     # D's strided convs with XLA's own backward, the CPU default before models.conv.
     'dcgan_xla_conv': ('dcgan', (28, 28, 1), {'dcgan.conv_impl': 'xla'}),
+    # The paper's 64x64 DCGAN on RGB (4 upsamplings, 512 maps at 4x4), as in PyTorch's example.
+    'dcgan64': ('faces64', (64, 64, 3), {'dcgan.width': 64}),
+    'dcgan64_subpixel': ('faces64', (64, 64, 3), {'dcgan.width': 64,
+                                                  'dcgan.upsample_impl': 'subpixel'}),
+    'dcgan64_convT': ('faces64', (64, 64, 3), {'dcgan.width': 64,
+                                               'dcgan.upsample_impl': 'conv_transpose'}),
 }
 SECTIONS = ('peak', 'throughput', 'multi_step', 'cache', 'memory', 'scaling')
 
@@ -114,23 +120,28 @@ def compile_step(config, shape, steps_per_call=0, unroll=True):
 # PyTorch: the same nets, layer for layer. NCHW, torch's own layout; BatchNorm momentum 0.1 is
 # flax's 0.9 (the weight of the new statistic), eps 1e-5 as layers.batch_norm.
 
-def torch_nets(net, config):
+def torch_nets(net, config, shape):
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   lrelu = lambda: nn.LeakyReLU(0.2)
-  if net in ('dcgan', 'dcgan_convT', 'dcgan_subpixel', 'dcgan_xla_conv'):
-    w, k = config.dcgan.width, config.dcgan.kernel_size
-    assert (w, k) == (64, 4), 'mirrored for the 28x28, width 64, kernel 4 DCGAN only'
+  if net.startswith('dcgan') and net != 'dcgan_seed32':
+    from gan_jax.models import dcgan  # pylint: disable=g-import-not-at-top
+    w, k, size = config.dcgan.width, config.dcgan.kernel_size, config.image_size
+    assert k == 4 and not config.dcgan.fc_hidden, 'mirrored for kernel 4, no hidden FC layer'
     # SAME for kernel 4, stride 2 on even sizes pads 1 on each side: torch's padding=1.
-    g = nn.Sequential(
-        nn.Linear(config.latent_dim, 7 * 7 * 128, bias=False), nn.Unflatten(1, (128, 7, 7)),
-        nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
-    d = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), lrelu(),
-        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), lrelu(),
-        nn.Flatten(), nn.Linear(7 * 7 * 128, 1))
+    n = dcgan.num_upsamplings(size)
+    start, features, c = size >> n, w * 2 ** (n - 1), shape[-1]
+    g = [nn.Linear(config.latent_dim, start * start * features, bias=False),
+         nn.Unflatten(1, (features, start, start)), nn.BatchNorm2d(features), nn.ReLU()]
+    for i in range(n - 1):
+      g += [nn.ConvTranspose2d(features >> i, features >> (i + 1), 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features >> (i + 1)), nn.ReLU()]
+    g = nn.Sequential(*g, nn.ConvTranspose2d(w, c, 4, 2, 1), nn.Tanh())
+    d = [nn.Conv2d(c, w, 4, 2, 1), lrelu()]
+    for i in range(1, n):
+      d += [nn.Conv2d(w << (i - 1), w << i, 4, 2, 1, bias=False), nn.BatchNorm2d(w << i),
+            lrelu()]
+    d = nn.Sequential(*d, nn.Flatten(), nn.Linear(start * start * features, 1))
   elif net == 'dcgan_seed32':
     up = lambda: nn.Upsample(scale_factor=2, mode='nearest')
     g = nn.Sequential(
@@ -165,24 +176,27 @@ class TorchStep:
   """The torch train step as a closure over its nets and optimisers (the one stateful thing
   here, as torch wants it)."""
 
-  def __init__(self, net, config, shape):
-    g, d, torch = torch_nets(net, config)
+  def __init__(self, net, config, shape, device='cpu'):
+    g, d, torch = torch_nets(net, config, shape)
     torch.manual_seed(0)
-    self.torch, self.g, self.d = torch, g.train(), d.train()
+    g, d = g.to(device), d.to(device)
+    self.torch, self.g, self.d, self.device = torch, g.train(), d.train(), device
     b1, b2 = config.optim.b1, config.optim.b2
     self.g_opt = torch.optim.Adam(g.parameters(), lr=config.optim.g_lr, betas=(b1, b2))
     self.d_opt = torch.optim.Adam(d.parameters(), lr=config.optim.d_lr, betas=(b1, b2))
     self.batch, self.latent_dim, self.prior = config.batch_size, config.latent_dim, config.prior
     h, w, c = shape
-    self.real = torch.rand(self.batch, c, h, w) * 2 - 1
-    self.ones, self.zeros = torch.ones(self.batch), torch.zeros(self.batch)
+    self.real = torch.rand(self.batch, c, h, w, device=device) * 2 - 1
+    self.ones = torch.ones(self.batch, device=device)
+    self.zeros = torch.zeros(self.batch, device=device)
     self.num_params = (sum(p.numel() for p in g.parameters()),
                        sum(p.numel() for p in d.parameters()))
 
   def latent(self):
+    size = (self.batch, self.latent_dim)
     if self.prior == 'uniform':
-      return self.torch.rand(self.batch, self.latent_dim) * 2 - 1
-    return self.torch.randn(self.batch, self.latent_dim)
+      return self.torch.rand(size, device=self.device) * 2 - 1
+    return self.torch.randn(size, device=self.device)
 
   def __call__(self):
     torch, g, d = self.torch, self.g, self.d
@@ -230,14 +244,17 @@ def jax_runner(compiled, state, batch):
 
 
 def torch_runner(step, threads):
-  """run(n) -> seconds for n torch steps on `threads` threads."""
+  """run(n) -> seconds for n torch steps on `threads` threads (and the step's device)."""
   import torch  # pylint: disable=g-import-not-at-top
+  sync = torch.cuda.synchronize if step.device != 'cpu' else lambda: None
 
   def run(n):
     torch.set_num_threads(threads)
+    sync()
     t0 = time.perf_counter()
     for _ in range(n):
       step()
+    sync()
     return time.perf_counter() - t0
   return run
 

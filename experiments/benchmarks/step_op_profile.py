@@ -10,6 +10,7 @@ updates, the EMA of G, the logged norms and losses).
   python experiments/benchmarks/step_op_profile.py --config=sota:infogan
   python experiments/benchmarks/step_op_profile.py --config=dcgan --batch=256 --top=25 \\
       --out=/tmp/dcgan256_ops.md
+  python experiments/benchmarks/step_op_profile.py --config=net=dcgan64 --batch=256  # on a GPU
 """
 import argparse
 import collections
@@ -30,7 +31,12 @@ _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
 
 
 def compiled_step(config_arg, batch):
-  """gan_step_bench's compiled step (state donated) for `configs.<module>[:arg]`, grayscale."""
+  """gan_step_bench's compiled step (state donated) for `configs.<module>[:arg]`, grayscale, or
+  for one of gan_step_bench's NETS (`net=dcgan64`), in its shape."""
+  if config_arg.startswith('net='):
+    config, shape = gan_step_bench.get_config(config_arg[4:], batch)
+    compiled, state, batch, _, _ = gan_step_bench.compile_step(config, shape)
+    return compiled, state, batch
   module, _, arg = config_arg.partition(':')
   config = __import__(f'configs.{module}', fromlist=['get_config']).get_config(arg or None)
   if batch:
@@ -56,13 +62,19 @@ def op_times(compiled, state, batch, num_steps):
     path, = glob.glob(os.path.join(logdir, '**', '*.xplane.pb'), recursive=True)
     profile = jax.profiler.ProfileData.from_file(path)
   totals = collections.Counter()
+  # On a GPU the kernels lie on the device plane's stream lines, each with its HLO op as a stat;
+  # on the CPU the ops are events of the host's XLA threads.
+  gpu = any(p.name.startswith('/device:GPU') for p in profile.planes)
   for plane in profile.planes:
     for line in plane.lines:
-      if 'XLA' not in line.name:
+      if gpu and not (plane.name.startswith('/device:GPU:0') and line.name.startswith('Stream')):
+        continue
+      if not gpu and 'XLA' not in line.name:
         continue
       for event in line.events:
-        if not event.name.startswith(_NOT_OPS):
-          totals[event.name] += event.duration_ns * 1e-9 / num_steps
+        name = dict(event.stats).get('hlo_op', event.name) if gpu else event.name
+        if not name.startswith(_NOT_OPS):
+          totals[name] += event.duration_ns * 1e-9 / num_steps
   return totals, wall
 
 

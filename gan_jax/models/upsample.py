@@ -19,7 +19,7 @@ Writing o = s*q + r (phase r in [0, s)) and t = s*d + pa - r:
 i.e. for each phase r a stride-1 correlation of x itself (no zeros) with taps K[s*d + pa - r].
 """
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -175,6 +175,19 @@ def conv_transpose_dot_grad(x, kernel, strides, padding):
   return conv_t(x, kernel)
 
 
+def auto_impl(stride: int, backend: Optional[str] = None) -> str:
+  """What impl='auto' runs. Stride 1 is a plain conv: 'conv_transpose'. Strided, by backend:
+  CPU 'dot_grad' (XLA:CPU's kernel gradient of a transposed conv is 20-80x slower than its
+  forward); GPU 'subpixel' (on an H200 cuDNN's kernel gradient of the 64x64 DCGAN's last
+  transposed conv, 64 -> 3 channels, took 4.6 of the step's 14 ms at batch 256; with sub-pixel
+  upsampling the step ran in 6.4 ms: experiments/benchmarks/gpu_results.md); elsewhere (TPU,
+  not benchmarked) the library's own 'conv_transpose'."""
+  if stride == 1:
+    return 'conv_transpose'
+  backend = backend or jax.default_backend()
+  return {'cpu': 'dot_grad', 'gpu': 'subpixel'}.get(backend, 'conv_transpose')
+
+
 class Upsample(nn.Module):
   """A fractional-strided (transposed) convolution with `nn.ConvTranspose`'s parameters.
 
@@ -191,9 +204,7 @@ class Upsample(nn.Module):
       input gradient, the kernel gradient as matmuls (`conv_transpose_dot_grad`), where
       XLA:CPU's own kernel gradient of either form is slow: fwd+bwd 1.5-2.6x faster than
       'subpixel' on XLA:CPU at batch 64 and 256 (experiments/benchmarks/upsample_speed.py).
-    'auto': 'dot_grad' when stride > 1 and the default backend is CPU (where conv_transpose's
-      kernel gradient is slow); else 'conv_transpose' (stride 1 is a plain conv anyway; on
-      GPU/TPU the faster forms have not been benchmarked, so the library's own op is kept there).
+    'auto': `auto_impl`, by the default backend.
   Input is NHWC. padding: 'SAME' (output = stride * input), 'VALID', an int, or explicit
   ((lo, hi), (lo, hi)) pads with nn.ConvTranspose's meaning. 'CIRCULAR' is not supported.
   """
@@ -217,7 +228,7 @@ class Upsample(nn.Module):
     x, kernel, bias = promote_dtype(x, kernel, bias)
     impl = self.impl
     if impl == 'auto':
-      impl = 'dot_grad' if s > 1 and jax.default_backend() == 'cpu' else 'conv_transpose'
+      impl = auto_impl(s)
     if impl == 'conv_transpose':
       # Exactly what nn.ConvTranspose does.
       y = lax.conv_transpose(x, kernel, (s, s), canonicalize_padding(self.padding, 2),
