@@ -29,8 +29,9 @@ def main():
     start = time.time()
     out = clusters.relabel(data, k, seed=args.seed)
     seconds = time.time() - start
-    counts = np.stack([np.bincount(data['label'][out['label'] == c],
-                                   minlength=data['num_classes']) for c in range(k)])
+    # counts[cluster, class], one bincount over the (cluster, class) pairs.
+    counts = np.bincount(out['label'] * data['num_classes'] + data['label'],
+                         minlength=k * data['num_classes']).reshape(k, data['num_classes'])
     purity = counts.max(1).sum() / len(data['label'])
     top = ' '.join(f'{c.argmax()}({c.max() / c.sum():.2f})' for c in counts)
     probs = out['label_probs']
