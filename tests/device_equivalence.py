@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpoints, input_pipeline, train, validation
+from gan_jax import checkpoints, clusters, input_pipeline, train, validation
 from tests.conftest import tiny
 
 DEVICE_RUNS = (('pmap', 1), ('pmap', 2), ('pmap', 8), ('shard_map', 8))
@@ -27,7 +27,9 @@ def run(config, data, n, parallel, x64):
   config.parallel = parallel
   state = checkpoints.create_train_state(
       config, data_shape=data['image'].shape[1:],
-      num_classes=data['num_classes'] if config.conditional else 0)
+      num_classes=validation.validate_data(config, data))
+  if config.get('clusters'):  # As the trainer: G draws the clusters by their shares.
+    state = state.replace(label_probs=jnp.asarray(data['label_probs']))
   step, put_state, put_batch = train.parallelize(config, jax.devices()[:n])
   if x64:
     state = state.replace(**{k: _to_float64(getattr(state, k)) for k in (
@@ -67,9 +69,13 @@ def variant(spec):
                                          'info.categories': 4, 'info.continuous': 1})
     else:  # The MLP's D has no BatchNorm: WGAN-GP, whose interpolates mix the global batch.
       config.update_from_flattened_dict({'loss': 'wasserstein', 'gp_lambda': 10.0})
+  if 'clusters' in options:  # Labels drawn from unequal shares over the global batch.
+    config.clusters = 3
   x64 = 'x64' in options
   jax.config.update('jax_enable_x64', x64)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+  if config.get('clusters'):
+    data = clusters.relabel(data, config.clusters, seed=config.seed)
   out = {}
   # float32: 1 and 8 devices; float64, the proof of the logic, also 2.
   for p, n in DEVICE_RUNS if x64 else [r for r in DEVICE_RUNS if r != ('pmap', 2)]:

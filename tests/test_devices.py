@@ -25,8 +25,9 @@ pytestmark = pytest.mark.slow  # ~100 s alone: 7 runs, each compiling a step for
 # Q head and codes (the DCGAN), WGAN-GP's interpolates (the MLP). The MLP runs in float64 only,
 # where the device counts must agree exactly; XLA:CPU's float64 convolutions are slow enough to
 # triple the test's time, so the DCGAN runs in float32. One variant per net: the features apart,
-# in four variants, took twice as long.
-VARIANTS = ('dcgan:toolbox', 'vanilla:top_k:toolbox:x64')
+# in four variants, took twice as long. The DCGAN is also conditioned on 3 k-means clusters, whose
+# labels G draws by their unequal shares for the global batch (config.clusters).
+VARIANTS = ('dcgan:toolbox:clusters', 'vanilla:top_k:toolbox:x64')
 RUNS = ('pmap2', 'pmap8', 'shard_map8')
 
 
