@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.benchmarks import gan_step_bench as bench  # pylint: disable=g-import-not-at-top
+from experiments.benchmarks import torch_step  # pylint: disable=g-import-not-at-top
 
 
 def write_shapes(path):
@@ -149,10 +150,10 @@ def section_steps(args, ctx):
     flops = step_flops(net, batch)
     counts = (bench.count(state.g_params), bench.count(state.d_params))
     set_torch_precision(torch, precision)
-    step = bench.TorchStep(net, config, shape, device=torch_device())
+    step = torch_step.TorchStep(net, config, shape, device=torch_device())
     assert step.num_params == counts, (net, step.num_params, counts)
     runners = {'jax': bench.jax_runner(compiled, state, jbatch),
-               'torch': bench.torch_runner(step, 1)}
+               'torch': torch_step.torch_runner(step, 1)}
     per_step, _ = bench.alternate(runners, args.reps, args.rep_seconds)
     j, t = (statistics.median(per_step[k]) for k in ('jax', 'torch'))
     achieved = flops / j / 1e12
