@@ -165,7 +165,9 @@ def test_constant_planes_is_the_conv_of_the_concatenated_input(padding, s):
                                               dimension_numbers=conv.DN)
   g = jax.random.normal(kg, ref(image, kernel).shape)
   for a, b in zip(_vjp(ours, image, kernel, g), _vjp(ref, image, kernel, g)):
-    np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
+    # The kernel gradient sums ~100 products to values near 30, where float32's rounding, which
+    # differs between AVX2 and AVX-512 kernels, reaches 1e-5: the tolerance follows the scale.
+    np.testing.assert_allclose(a, b, rtol=0, atol=ATOL * max(1.0, float(np.abs(b).max())))
 
 
 def test_a_conditional_discriminator_keeps_nn_convs_params_and_function():
