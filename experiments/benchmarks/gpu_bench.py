@@ -62,8 +62,8 @@ def random_inception(shapes_path, tmp):
 def step_flops(net, batch):
   """FLOPs of one train step from XLA's cost analysis of the program lowered for the CPU, in a
   child process (a GPU's lowered program reports no cost, and its compiled one counts cuDNN's
-  convs as nothing), with the layers a GPU runs (D's convs lax's, G's upsampling
-  `upsample.auto_impl`'s for a GPU). A transposed conv's count has no zero taps."""
+  convs as nothing). G's upsampling is counted as lax's transposed conv, whose count has no
+  zero taps, whichever form runs: the sub-pixel form's extra work does not count as speed."""
   out = subprocess.run(
       [sys.executable, os.path.abspath(__file__), f'--count_flops={net}:{batch}'],
       env={**os.environ, 'JAX_PLATFORMS': 'cpu'}, capture_output=True, text=True, check=True)
@@ -72,11 +72,8 @@ def step_flops(net, batch):
 
 def count_flops(net, batch):
   from gan_jax import steps  # pylint: disable=g-import-not-at-top
-  from gan_jax.models import upsample  # pylint: disable=g-import-not-at-top
   config, shape = bench.get_config(net, int(batch))
-  if config.dcgan.upsample_impl == 'auto':
-    config.dcgan.upsample_impl = upsample.auto_impl(2, 'gpu')
-  config.dcgan.conv_impl = {'auto': 'xla'}.get(config.dcgan.conv_impl, config.dcgan.conv_impl)
+  config.dcgan.upsample_impl, config.dcgan.conv_impl = 'conv_transpose', 'xla'
   state, jbatch = bench.jax_state(config, shape), bench.jax_batch(shape, int(batch))
   cost = jax.jit(steps.make_train_step(config, axis_name=None)).lower(state, jbatch).cost_analysis()
   print('FLOPS', (cost[0] if isinstance(cost, (list, tuple)) else cost)['flops'])
