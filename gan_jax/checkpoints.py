@@ -35,9 +35,11 @@ class QuietOrbax(logging.logging.Filter):
 
 
 def create_train_state(config, *, data_shape, num_classes: int,
-                       axis_name: Optional[str] = AXIS) -> steps.GANState:
+                       axis_name: Optional[str] = AXIS, label_probs=None) -> steps.GANState:
   """The initial state of `config`'s models; `axis_name` is the device axis the steps run over
-  (None for a single device, evaluation and the latent tools)."""
+  (None for a single device, evaluation and the latent tools). `label_probs`: the clusters'
+  shares (`clusters.relabel`) when `config.clusters`; None: a uniform placeholder of their
+  shape, which a checkpoint's restore fills in."""
   generator, discriminator = models.create_models(
       config, data_shape=data_shape, num_classes=num_classes, axis_name=axis_name)
   return steps.create_state(
@@ -50,9 +52,8 @@ def create_train_state(config, *, data_shape, num_classes: int,
       data_shape=data_shape, rng=jax.random.PRNGKey(config.seed),
       latent_dim=config.latent_dim, prior=config.prior, num_classes=num_classes,
       ema=ema.of_config(config).on,
-      # A placeholder of the clusters' shares: the trainer sets them (clusters.relabel) and a
-      # checkpoint restores them.
-      label_probs=np.full(num_classes, 1 / num_classes) if config.get('clusters') else None)
+      label_probs=((np.full(num_classes, 1 / num_classes) if label_probs is None else label_probs)
+                   if config.get('clusters') else None))
 
 
 def _shapes_sha1(tree) -> str:

@@ -15,7 +15,6 @@ from typing import Any, Dict
 from absl import logging
 import flax
 import jax
-import jax.numpy as jnp
 from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
@@ -227,9 +226,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
     data = clusters.relabel(data, config.clusters, seed=config.seed)
   num_classes = validation.validate_data(config, data)
   data_shape = data['image'].shape[1:]
-  state = checkpoints.create_train_state(config, data_shape=data_shape, num_classes=num_classes)
+  state = checkpoints.create_train_state(config, data_shape=data_shape, num_classes=num_classes,
+                                         label_probs=data.get('label_probs'))
   if config.get('clusters'):
-    state = state.replace(label_probs=jnp.asarray(data['label_probs']))
     logging.info('%d k-means clusters of the training images, shares %.4f to %.4f',
                  config.clusters, data['label_probs'].min(), data['label_probs'].max())
   count = lambda tree: sum(int(np.size(x)) for x in jax.tree.leaves(tree))

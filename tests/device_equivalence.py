@@ -27,9 +27,7 @@ def run(config, data, n, parallel, x64):
   config.parallel = parallel
   state = checkpoints.create_train_state(
       config, data_shape=data['image'].shape[1:],
-      num_classes=validation.validate_data(config, data))
-  if config.get('clusters'):  # As the trainer: G draws the clusters by their shares.
-    state = state.replace(label_probs=jnp.asarray(data['label_probs']))
+      num_classes=validation.validate_data(config, data), label_probs=data.get('label_probs'))
   step, put_state, put_batch = train.parallelize(config, jax.devices()[:n])
   if x64:
     state = state.replace(**{k: _to_float64(getattr(state, k)) for k in (

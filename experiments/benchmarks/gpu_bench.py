@@ -31,6 +31,7 @@ import numpy as np
 
 from experiments.benchmarks import gan_step_bench as bench  # pylint: disable=g-import-not-at-top
 from experiments.benchmarks import torch_step  # pylint: disable=g-import-not-at-top
+from experiments.benchmarks.inception_profile import median_ms  # pylint: disable=g-import-not-at-top
 
 
 def write_shapes(path):
@@ -79,21 +80,6 @@ def count_flops(net, batch):
   print('FLOPS', (cost[0] if isinstance(cost, (list, tuple)) else cost)['flops'])
 
 
-def timed(fn, reps, min_s=0.3):
-  """Median seconds of one call of fn (which blocks), each rep long enough to time."""
-  fn()
-  t = time.perf_counter()
-  fn()
-  n = max(1, int(min_s / max(time.perf_counter() - t, 1e-6)))
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
-    for _ in range(n):
-      fn()
-    times.append((time.perf_counter() - t) / n)
-  return statistics.median(times)
-
-
 def torch_device():
   import torch  # pylint: disable=g-import-not-at-top
   return 'cuda' if torch.cuda.is_available() else 'cpu'  # cpu: a dry run of the script.
@@ -116,15 +102,16 @@ def section_peak(args, ctx):
                             ('bf16', 'default', jnp.bfloat16)]:
     x, y = a.astype(dtype), b.astype(dtype)
     dot = jax.jit(lambda x, y, prec=prec: jnp.dot(x, y, precision=prec))
-    s = timed(lambda: dot(x, y).block_until_ready(), args.reps)
+    s = median_ms(lambda x=x, y=y: dot(x, y), args.reps, min_time=0.3) / 1e3
     ctx[f'jax_{name}'] = 2 * n ** 3 / s / 1e12
     lines.append(f'| jax | {name} | {ctx[f"jax_{name}"]:.1f} |')
   ta = torch.randn(n, n, device=torch_device())
   tb = torch.randn(n, n, device=torch_device())
-  sync = torch.cuda.synchronize if torch.cuda.is_available() else lambda: None
+  # Returns None for median_ms's block_until_ready, once the GPU is done.
+  sync = (lambda _: torch.cuda.synchronize()) if torch.cuda.is_available() else lambda _: None
   for name in ('fp32', 'tf32'):
     set_torch_precision(torch, name)
-    s = timed(lambda: (torch.mm(ta, tb), sync()), args.reps)
+    s = median_ms(lambda: sync(torch.mm(ta, tb)), args.reps, min_time=0.3) / 1e3
     lines.append(f'| torch | {name} | {2 * n ** 3 / s / 1e12:.1f} |')
   return lines
 
@@ -184,7 +171,7 @@ def section_inception(args, ctx):
     t = time.perf_counter()
     jax.block_until_ready(fn(params, images))
     t_compile = time.perf_counter() - t
-    s = timed(lambda: jax.block_until_ready(fn(params, images)), args.reps)
+    s = median_ms(lambda: fn(params, images), args.reps, min_time=0.3) / 1e3
     rate = batch / s
     tflops = rate * gflop / 1e3
     lines.append(f'| {impl} | {batch} | {rate:,.0f} | {tflops:.1f} | '
