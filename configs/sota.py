@@ -8,8 +8,8 @@ min), seed 0: FID 6.8, label accuracy 99.5 %. `infogan` adds InfoGAN's fully con
 8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there). `clusters=30` conditions G and D on
 30 k-means clusters of the training pixels, no labels read, and runs 15,000 steps (~29 min on
 2 AVX-512 cores): the best of both data sets, seeds 0-2, Fashion-MNIST
-(`fashion_mnist,clusters=30`) FID 14.15 +- 0.81 (16.95 +- 0.97 at 10,000 steps), MNIST 6.78 +-
-0.26 at 10,000 steps (`clusters=30,steps=10000`), seed 0 5.78 at 15,000.
+(`fashion_mnist,clusters=30`) FID 14.15 +- 0.81 (16.95 +- 0.97 at 10,000 steps), MNIST 5.90 +-
+0.26 (6.78 +- 0.26 at 10,000 steps, `clusters=30,steps=10000`).
 `sn_hinge` swaps in spectral norm on D and the hinge loss (the earlier recipe: MNIST FID 31.9 at
 8,000 steps).
 
