@@ -33,6 +33,13 @@ from gan_jax import validation
 from gan_jax.models.layers import AXIS
 
 
+def _built_for(state, axis_name):
+  """The state with its models built for the step's device axis (the step checks it)."""
+  clone = lambda m: m.clone(axis_name=axis_name) if hasattr(m, 'axis_name') else m  # noqa: E731
+  return state.replace(generator=clone(state.generator),
+                       discriminator=clone(state.discriminator))
+
+
 def parallelize(config, devices=None):
   """The per-replica step over `devices` under pmap or shard_map, compiled once.
 
@@ -40,10 +47,15 @@ def parallelize(config, devices=None):
   host batch (k, B_process, ...) as the step expects them.
   """
   per_call = config.get('steps_per_call', 1)
+  # On one device the step runs without its collectives, each of which is the identity there:
+  # XLA:CPU keeps a one-replica all-reduce as an op between fusions, and the 28x28 DCGAN step at
+  # batch 64 took 87 ms with the step's pmeans against 73 ms without (pmap over one device,
+  # alternated; plain jit 72). tests/device_equivalence.py holds one device equal to 2 and 8.
+  axis = AXIS if (len(devices) if devices else jax.device_count()) > 1 else None
   if per_call == 1:
-    step_fn = steps.make_train_step(config, axis_name=AXIS)
+    step_fn = steps.make_train_step(config, axis_name=axis)
   else:  # Host batches gain a leading (steps_per_call,) axis and metrics come back stacked.
-    step_fn = steps.make_multi_step(config, per_call, axis_name=AXIS)
+    step_fn = steps.make_multi_step(config, per_call, axis_name=axis)
   batch_axis = 1 if per_call == 1 else 2  # (k, B, ...) or (steps_per_call, k, B, ...).
   if config.parallel == 'pmap':
     # devices=None: the axis spans the devices of all processes, each process feeding its local
@@ -58,7 +70,7 @@ def parallelize(config, devices=None):
     # of the step's own outputs: replicate() alone gives another mesh, and the second call would
     # compile the whole step a second time (19 s -> 2 x 19 s on the tiny test MLP).
     place = jax.pmap(lambda x: x, axis_name=AXIS, devices=devices)
-    return (fn, lambda s: place(flax.jax_utils.replicate(s, local)),
+    return (fn, lambda s: place(flax.jax_utils.replicate(_built_for(s, axis), local)),
             lambda b: jax.tree.map(split, b))
   mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (AXIS,))
   P = jax.sharding.PartitionSpec
@@ -74,7 +86,7 @@ def parallelize(config, devices=None):
   put_state = lambda s: jax.tree.map(
       lambda x: jax.make_array_from_callback(np.shape(x), state_sharding,
                                              lambda idx: np.asarray(x)[idx]),
-      jax.device_get(s))
+      jax.device_get(_built_for(s, axis)))
   return (fn, put_state,
           lambda b: jax.tree.map(
               lambda x: jax.make_array_from_process_local_data(batch_sharding, x), b))
