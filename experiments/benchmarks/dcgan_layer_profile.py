@@ -4,7 +4,8 @@ weight gradient, timed alone in XLA (jit) and in PyTorch, alternated rep by rep.
 The layers are those of `configs/dcgan.py` (width 64, kernel 4) at their shapes in the step: G's
 projection, BatchNorms and two stride-2 upsamplings (`Upsample`'s CPU default, 'dot_grad'; torch's
 ConvTranspose2d), D's two stride-2 convs (D's CPU default `models.conv`, and its wide conv
-again with XLA's own backward), BatchNorm and output layer. JAX's input and weight
+again with XLA's own backward), BatchNorm and output layer; above batch 64 the two wide layers
+again on batch chunks of 64 in sequence (`lax.map`). JAX's input and weight
 gradients are each one jitted VJP (XLA drops the forward work a gradient does not need); torch's
 are `torch.nn.grad.conv2d_input/conv2d_weight` for convs (its own backward kernels) and autograd
 through a retained graph for the rest. A step runs each layer's forward twice (D sees real and fake) and
@@ -42,6 +43,15 @@ def _conv_xla(x, w):  # The same conv with XLA's own backward (conv_impl='xla').
   return jax.lax.conv_general_dilated(x, w, (2, 2), 'SAME', dimension_numbers=DN)
 
 
+def _batch_chunks(fn, size):
+  """fn over the batch in chunks of `size` examples, one after another (`lax.map`): whether the
+  wide layers' superlinear growth with the batch is a cache effect that smaller calls avoid."""
+  def chunked(x, w):
+    y = jax.lax.map(lambda xc: fn(xc, w), x.reshape(-1, size, *x.shape[1:]))
+    return y.reshape(x.shape[0], *y.shape[2:])
+  return chunked
+
+
 def _bn(x, scale_bias):
   scale, bias = scale_bias
   return layers.batch_norm(True, None).apply(
@@ -53,6 +63,12 @@ def _bn(x, scale_bias):
 def jax_layers(b):
   """name -> (fn(x, w), x shape, w shapes), NHWC."""
   up = lambda x, w: conv_transpose_dot_grad(x, w, (2, 2), "SAME")  # noqa: E731
+  chunk = 64
+  chunked = {} if b <= chunk or b % chunk else {
+      f'G upsample 7x7x128->14x14x64, batch chunks of {chunk}': (
+          _batch_chunks(up, chunk), (b, 7, 7, 128), (4, 4, 128, 64)),
+      f'D conv 14x14x64->7x7x128, batch chunks of {chunk}': (
+          _batch_chunks(_conv, chunk), (b, 14, 14, 64), (4, 4, 64, 128))}
   return {
       'G dense 100->6272': (lambda x, w: x @ w, (b, 100), (100, 6272)),
       'G BN 7x7x128': (_bn, (b, 7, 7, 128), ((128,), (128,))),
@@ -64,6 +80,7 @@ def jax_layers(b):
       'D conv 14x14x64->7x7x128, XLA backward': (_conv_xla, (b, 14, 14, 64), (4, 4, 64, 128)),
       'D BN 7x7x128': (_bn, (b, 7, 7, 128), ((128,), (128,))),
       'D dense 6272->1': (lambda x, w: x @ w, (b, 6272), (6272, 1)),
+      **chunked,
   }
 
 
