@@ -49,8 +49,9 @@ def parallelize(config, devices=None):
   per_call = config.get('steps_per_call', 1)
   # On one device the step runs without its collectives, each of which is the identity there:
   # XLA:CPU keeps a one-replica all-reduce as an op between fusions, and the 28x28 DCGAN step at
-  # batch 64 took 87 ms with the step's pmeans against 73 ms without (pmap over one device,
-  # alternated; plain jit 72). tests/device_equivalence.py holds one device equal to 2 and 8.
+  # batch 64 took 85.6 ms with the axis against 76.4 ms without (plain jit 76.9;
+  # experiments/benchmarks/one_device_bench.py). tests/device_equivalence.py holds one device
+  # equal to 2 and 8.
   axis = AXIS if (len(devices) if devices else jax.device_count()) > 1 else None
   if per_call == 1:
     step_fn = steps.make_train_step(config, axis_name=axis)

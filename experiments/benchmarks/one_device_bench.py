@@ -1,0 +1,97 @@
+"""The train step on one device as the trainer runs it, with and without the device axis's
+collectives, against plain `jax.jit`: alternated, median ms per step.
+
+On one device every pmean / all-gather of the step is the identity, but XLA:CPU runs each as an
+op between fusions, so `train.parallelize` builds the step without the axis there. The rows:
+pmap of the step built with the axis (as before that), `train.parallelize` under pmap and under
+shard_map (now without it), and `jax.jit` of the step with axis_name=None.
+
+  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py --config=dcgan
+  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py --config=sota:clusters=30
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import flax  # pylint: disable=g-import-not-at-top
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import checkpoints, steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax.models.layers import AXIS
+from experiments.benchmarks import gan_step_bench as bench
+
+
+def _config(spec, batch):
+  module, _, arg = spec.partition(':')
+  get_config = __import__(f'configs.{module}', fromlist=['get_config']).get_config
+  config = get_config(arg) if arg else get_config()
+  config.batch_size = batch
+  return config
+
+
+def _state(config, axis_name):
+  k = config.get('clusters', 0)
+  return checkpoints.create_train_state(
+      config, data_shape=(config.image_size, config.image_size, 1), num_classes=k,
+      axis_name=axis_name, label_probs=np.full((k,), 1 / k) if k else None)
+
+
+def _runner(fn, pstate, batch):
+  carry = {'state': pstate}
+
+  def run(n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+      carry['state'], metrics = fn(carry['state'], batch)
+    jax.block_until_ready((carry['state'], metrics))
+    return time.perf_counter() - t0
+  return run
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument('--config', default='dcgan',
+                      help="configs module[:arg], e.g. 'sota:clusters=30'")
+  parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--reps', type=int, default=5)
+  parser.add_argument('--rep_seconds', type=float, default=1.0)
+  args = parser.parse_args()
+  config = _config(args.config, args.batch)
+  k = config.get('clusters', 0) or 1
+  side = config.image_size
+  image = jax.random.uniform(jax.random.PRNGKey(1), (1, args.batch, side, side, 1), minval=-1,
+                             maxval=1)
+  host = {'image': np.asarray(image),
+          'label': np.arange(args.batch, dtype=np.int32)[None] % k}
+  device = jax.devices()[:1]
+  runners = {}
+  # As parallelize built it before: the step and models with the axis, over one device.
+  fn = jax.pmap(steps.make_train_step(config, axis_name=AXIS), axis_name=AXIS, donate_argnums=(0,))
+  place = jax.pmap(lambda x: x, axis_name=AXIS)
+  runners['pmap, with the axis'] = _runner(
+      fn, place(flax.jax_utils.replicate(jax.device_get(_state(config, AXIS)), device)),
+      jax.device_put(jax.tree.map(lambda x: x[None], host)))
+  for parallel in ('pmap', 'shard_map'):
+    config.parallel = parallel
+    fn, put_state, put_batch = train.parallelize(config, device)
+    runners[f'train.parallelize, {parallel}'] = _runner(fn, put_state(_state(config, AXIS)),
+                                                       put_batch(host))
+  jitted = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
+  runners['jax.jit, axis None'] = _runner(
+      jitted, jax.tree.map(jnp.copy, _state(config, None)), jax.tree.map(jnp.asarray, host))
+  per_step, _ = bench.alternate(runners, args.reps, args.rep_seconds)
+  print(f'{args.config}, batch {args.batch}, jax {jax.__version__} ({jax.default_backend()}); '
+        f'median ms per step of {args.reps} alternated reps\n')
+  print('| step | ms |\n|---|---|')
+  for name, times in per_step.items():
+    print(f'| {name} | {statistics.median(times) * 1e3:.1f} |')
+
+
+if __name__ == '__main__':
+  main()
