@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -42,18 +41,6 @@ def _state(config, axis_name):
       axis_name=axis_name, label_probs=np.full((k,), 1 / k) if k else None)
 
 
-def _runner(fn, pstate, batch):
-  carry = {'state': pstate}
-
-  def run(n):
-    t0 = time.perf_counter()
-    for _ in range(n):
-      carry['state'], metrics = fn(carry['state'], batch)
-    jax.block_until_ready((carry['state'], metrics))
-    return time.perf_counter() - t0
-  return run
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument('--config', default='dcgan',
@@ -74,16 +61,16 @@ def main():
   # As parallelize built it before: the step and models with the axis, over one device.
   fn = jax.pmap(steps.make_train_step(config, axis_name=AXIS), axis_name=AXIS, donate_argnums=(0,))
   place = jax.pmap(lambda x: x, axis_name=AXIS)
-  runners['pmap, with the axis'] = _runner(
+  runners['pmap, with the axis'] = bench.jax_runner(
       fn, place(flax.jax_utils.replicate(jax.device_get(_state(config, AXIS)), device)),
       jax.device_put(jax.tree.map(lambda x: x[None], host)))
   for parallel in ('pmap', 'shard_map'):
     config.parallel = parallel
     fn, put_state, put_batch = train.parallelize(config, device)
-    runners[f'train.parallelize, {parallel}'] = _runner(fn, put_state(_state(config, AXIS)),
-                                                       put_batch(host))
+    runners[f'train.parallelize, {parallel}'] = bench.jax_runner(
+        fn, put_state(_state(config, AXIS)), put_batch(host))
   jitted = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
-  runners['jax.jit, axis None'] = _runner(
+  runners['jax.jit, axis None'] = bench.jax_runner(
       jitted, jax.tree.map(jnp.copy, _state(config, None)), jax.tree.map(jnp.asarray, host))
   per_step, _ = bench.alternate(runners, args.reps, args.rep_seconds)
   print(f'{args.config}, batch {args.batch}, jax {jax.__version__} ({jax.default_backend()}); '
