@@ -6,8 +6,9 @@ op between fusions, so `train.parallelize` builds the step without the axis ther
 pmap of the step built with the axis (as before that), `train.parallelize` under pmap and under
 shard_map (now without it), and `jax.jit` of the step with axis_name=None.
 
-  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py --config=dcgan
-  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py --config=sota:clusters=30
+  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py --config=configs/dcgan.py
+  PYTHONPATH=. python experiments/benchmarks/one_device_bench.py \\
+      --config=configs/sota.py:clusters=30
 """
 import argparse
 import os
@@ -21,17 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpoints, steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax import checkpoints, steps, sweep, train  # pylint: disable=g-import-not-at-top
 from gan_jax.models.layers import AXIS
 from experiments.benchmarks import gan_step_bench as bench
-
-
-def _config(spec, batch):
-  module, _, arg = spec.partition(':')
-  get_config = __import__(f'configs.{module}', fromlist=['get_config']).get_config
-  config = get_config(arg) if arg else get_config()
-  config.batch_size = batch
-  return config
 
 
 def _state(config, axis_name):
@@ -43,13 +36,14 @@ def _state(config, axis_name):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument('--config', default='dcgan',
-                      help="configs module[:arg], e.g. 'sota:clusters=30'")
+  parser.add_argument('--config', default='configs/dcgan.py',
+                      help="a config as gan_jax.main takes it, e.g. 'configs/sota.py:clusters=30'")
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--rep_seconds', type=float, default=1.0)
   args = parser.parse_args()
-  config = _config(args.config, args.batch)
+  config = sweep.load_config(args.config)  # As gan_jax.main builds it.
+  config.batch_size = args.batch
   k = config.get('clusters', 0) or 1
   side = config.image_size
   image = jax.random.uniform(jax.random.PRNGKey(1), (1, args.batch, side, side, 1), minval=-1,
