@@ -52,6 +52,9 @@ def get_config():
   # > 0: D also sees the standard deviation of its last features over groups of this many
   # examples (ProGAN's minibatch standard deviation, group 4); 0: off.
   config.dcgan.minibatch_std = 0
+  # How a conditional D (labels or clusters) sees the class: 'planes' (one-hot planes beside the
+  # image) or 'projection' (Miyato & Koyama 2018: logit + <V[y], D's last features>).
+  config.dcgan.d_conditioning = 'planes'
 
   # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
   # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.

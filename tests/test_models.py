@@ -90,6 +90,32 @@ def test_conditional_models_use_the_label(model):
   assert abs(float(logits[0] - logits[1])) > 1e-6
 
 
+def test_projection_discriminator_adds_the_labels_embedding_times_ds_features():
+  """Miyato & Koyama's D: logit(x, y) = psi(phi(x)) + <V[y], phi(x)>. The gradient of the logit
+  with respect to V's row y is phi(x), so swapping the label moves the logit by (V[y'] - V[y]) .
+  phi(x), and no other row of V gets a gradient."""
+  _, d, _, d_vars = _init('dcgan', (28, 28, 1), num_classes=10, d_conditioning='projection',
+                         width=8)
+  x = jax.random.normal(jax.random.PRNGKey(4), (2, 28, 28, 1))
+  labels = jnp.array([3, 7])
+
+  def logits(embedding, y):
+    params = {**d_vars['params'], 'projection': {'embedding': embedding}}
+    return d.apply({**d_vars, 'params': params}, x, y, train=False)
+
+  # A V of unit-scale rows (its init is N(0, 0.02)).
+  v = jax.random.normal(jax.random.PRNGKey(5), (10, 7 * 7 * 16))
+  grad = jax.grad(lambda e: jnp.sum(logits(e, labels)))(v)
+  untouched = np.setdiff1d(np.arange(10), labels)
+  assert float(jnp.max(jnp.abs(grad[untouched]))) == 0.0
+  assert float(jnp.min(jnp.linalg.norm(grad[labels], axis=-1))) > 1e-3  # phi(x) != 0.
+  swapped = jnp.array([7, 3])
+  expected = logits(v, labels) + jnp.sum((v[swapped] - v[labels]) * grad[labels], -1)
+  np.testing.assert_allclose(logits(v, swapped), expected, rtol=1e-5, atol=1e-5)
+  # The planes are gone from D's input: its first conv sees the image alone.
+  assert d_vars['params']['Conv_0']['kernel'].shape[2] == 1
+
+
 def test_packed_discriminator_judges_each_pack_as_one():
   config = default.get_config()
   config.model = 'mlp'

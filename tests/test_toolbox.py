@@ -73,13 +73,15 @@ def test_standing_statistics_make_inference_mode_equal_training_mode_on_their_ba
 
 
 def _applied_kernels(module, variables, x, **kw):
-  """The kernel every Conv/Dense/Upsample of `module` computes with: after spectral norm."""
+  """The kernel every Conv/Dense/Upsample (and the embedding a projection D's Embed) of `module`
+  computes with: after spectral norm."""
   kernels = {}
 
   def capture(next_fun, args, kwargs, context):
-    if context.method_name == '__call__' and 'kernel' in context.module.variables.get(
-        'params', {}):
-      kernels[context.module.scope.path_text] = context.module.variables['params']['kernel']
+    params = context.module.variables.get('params', {})
+    for key in ('kernel', 'embedding'):
+      if context.method_name == '__call__' and key in params:
+        kernels[context.module.scope.path_text] = params[key]
     return next_fun(*args, **kwargs)
 
   with nn.intercept_methods(capture):
@@ -87,34 +89,42 @@ def _applied_kernels(module, variables, x, **kw):
   return kernels
 
 
-@pytest.mark.parametrize('player', ['discriminator', 'generator'])
+@pytest.mark.parametrize('player', ['discriminator', 'projection_discriminator', 'generator'])
 def test_spectral_norm_makes_every_layers_top_singular_value_one(player):
   """After a few hundred power iterations (one per training-mode call) the largest singular
-  value of every normalised weight, as the layer applies it (conv kernels as (H*W*I, O)), is
-  within 1e-2 of 1; before them, one iteration from a random vector is not that close."""
-  if player == 'discriminator':
-    module = dcgan_models.DCGANDiscriminator(image_size=28, width=8, norm='spectral')
+  value of every normalised weight, as the layer applies it (conv kernels as (H*W*I, O); a
+  projection D's class embedding too), is within 1e-2 of 1; before them, one iteration from a
+  random vector is not that close."""
+  kw = {}
+  if player.endswith('discriminator'):
+    if player == 'projection_discriminator':
+      kw = dict(labels=jnp.array([0, 3, 3, 9]))
+    module = dcgan_models.DCGANDiscriminator(
+        image_size=28, width=8, norm='spectral', num_classes=10 if kw else 0,
+        conditioning='projection')
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)), jnp.float32)
   else:
     module = dcgan_models.DCGANGenerator(image_size=28, width=8, spectral_norm=True)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 100)), jnp.float32)
-  variables = module.init(jax.random.PRNGKey(0), x, train=False)
+  variables = module.init(jax.random.PRNGKey(0), x, train=False, **kw)
 
   @jax.jit
   def iterate(stats):
     _, new = module.apply({**variables, 'batch_stats': stats}, x, train=True,
-                          mutable=['batch_stats'])
+                          mutable=['batch_stats'], **kw)
     return new['batch_stats']
 
   stats = variables['batch_stats']
   top = lambda k: np.linalg.svd(np.asarray(k).reshape(-1, k.shape[-1]), compute_uv=False)[0]
-  before = _applied_kernels(module, variables, x)
+  before = _applied_kernels(module, variables, x, **kw)
   assert max(abs(top(k) - 1) for k in before.values()) > 1e-2
   for _ in range(300):
     stats = iterate(stats)
-  applied = _applied_kernels(module, {**variables, 'batch_stats': stats}, x)
-  raw = jax.tree_util.tree_flatten_with_path(variables['params'])[0]
-  assert len(applied) == sum(jax.tree_util.keystr(p).endswith("['kernel']") for p, _ in raw) >= 3
+  applied = _applied_kernels(module, {**variables, 'batch_stats': stats}, x, **kw)
+  raw = [jax.tree_util.keystr(p) for p, _ in
+         jax.tree_util.tree_flatten_with_path(variables['params'])[0]]
+  assert len(applied) == sum(p.endswith(("['kernel']", "['embedding']")) for p in raw) >= 3
+  assert any(p.endswith("['embedding']") for p in raw) == bool(kw)
   for name, kernel in applied.items():
     assert abs(top(kernel) - 1) < 1e-2, (name, top(kernel))
 

@@ -73,6 +73,11 @@ class DCGANGenerator(nn.Module):
 
 
 D_NORMS = ('batch', 'spectral', 'none')
+# How a conditional D sees the label: as constant one-hot planes beside the image (the cGAN of
+# Mirza & Osindero, as DCGAN-style cGANs do), or by projection (Miyato & Koyama 2018): the
+# unconditional logit plus <V[y], phi(x)>, V an embedding of the classes and phi(x) D's last
+# features.
+D_CONDITIONINGS = ('planes', 'projection')
 
 
 class DCGANDiscriminator(nn.Module):
@@ -90,6 +95,7 @@ class DCGANDiscriminator(nn.Module):
   minibatch_std: int = 0
   # > 0: InfoGAN's Q head with this many outputs, sown as intermediates 'info' (gan_jax/info.py).
   info_outputs: int = 0
+  conditioning: str = 'planes'  # With num_classes: one of D_CONDITIONINGS.
   conv_impl: str = 'auto'  # The convs' backward: 'auto', 'xla' or 'dot_grad' (`conv.pick`).
   axis_name: Optional[str] = None
 
@@ -97,16 +103,20 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, x, labels=None, *, train: bool):
     if self.norm not in D_NORMS:
       raise ValueError(f'Unknown D norm {self.norm!r}; choose one of {D_NORMS}.')
+    if self.conditioning not in D_CONDITIONINGS:
+      raise ValueError(f'Unknown D conditioning {self.conditioning!r}; choose one of '
+                       f'{D_CONDITIONINGS}.')
     n = num_upsamplings(self.image_size)
     spectral = self.norm == 'spectral'
-    if self.num_classes:  # The label enters D as constant one-hot planes beside the image.
+    as_planes = bool(self.num_classes) and self.conditioning == 'planes'
+    if as_planes:  # The label enters D as constant one-hot planes beside the image.
       planes = layers.one_hot_labels(labels, self.num_classes)[:, None, None, :]
       x = jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], self.num_classes))], -1)
     k = (self.kernel_size, self.kernel_size)
     for i in range(n):
       batch_norm = self.norm == 'batch' and i > 0  # No BatchNorm on D's input layer.
       conv_fn = conv.pick(self.conv_impl)
-      if i == 0 and self.num_classes:  # Not the planes' (1 + num_classes)-fold work.
+      if i == 0 and as_planes:  # Not the planes' (1 + num_classes)-fold work.
         conv_fn = conv.constant_planes(x.shape[-1] - self.num_classes, conv_fn)
       layer = nn.Conv(self.width * 2 ** i, k, (2, 2), use_bias=not batch_norm, kernel_init=_init,
                       conv_general_dilated=conv_fn)
@@ -133,7 +143,13 @@ class DCGANDiscriminator(nn.Module):
       q = nn.Dense(self.info_outputs, kernel_init=_init, name='q_out')(nn.leaky_relu(q, 0.2))
       self.sow('intermediates', 'info', q)
     dense = layers.spectral_norm(nn.Dense(1, kernel_init=_init), spectral)
-    return layers.apply_layer(dense, x, train=train)[:, 0]
+    logit = layers.apply_layer(dense, x, train=train)[:, 0]
+    if self.num_classes and not as_planes:
+      embed = layers.spectral_norm(
+          nn.Embed(self.num_classes, x.shape[-1], embedding_init=_init, name='projection'),
+          spectral)
+      logit += jnp.sum(layers.apply_layer(embed, labels, train=train) * x, axis=-1)
+    return logit
 
 
 def _upsample_nearest(x):
