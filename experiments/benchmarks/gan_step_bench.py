@@ -84,17 +84,25 @@ def get_config(net, batch):
   return config, shape
 
 
+def num_classes(config):
+  """The classes a config's G and D are conditioned on: its clusters, or MNIST's 10 labels."""
+  return config.get('clusters', 0) or (10 if config.get('conditional', False) else 0)
+
+
 def jax_state(config, shape):
   from gan_jax import checkpoints  # pylint: disable=g-import-not-at-top
-  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=0, axis_name=None)
+  k = num_classes(config)
+  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=k, axis_name=None,
+                                         label_probs=np.full((k,), 1 / k) if k else None)
   # With an EMA of G the average starts as G's own arrays: donating the state would donate one
   # buffer twice.
   return jax.tree.map(jnp.copy, state)
 
 
-def jax_batch(shape, batch, lead=(1,)):
+def jax_batch(shape, batch, lead=(1,), classes=1):
   image = jax.random.uniform(jax.random.PRNGKey(1), (*lead, batch, *shape), minval=-1, maxval=1)
-  return {'image': image, 'label': jnp.zeros((*lead, batch), jnp.int32)}
+  label = jnp.broadcast_to(jnp.arange(batch, dtype=jnp.int32) % classes, (*lead, batch))
+  return {'image': image, 'label': label}
 
 
 def compile_step(config, shape, steps_per_call=0, unroll=True):
@@ -103,10 +111,10 @@ def compile_step(config, shape, steps_per_call=0, unroll=True):
   state = jax_state(config, shape)
   if steps_per_call:
     fn = steps.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
-    batch = jax_batch(shape, config.batch_size, (steps_per_call, 1))
+    batch = jax_batch(shape, config.batch_size, (steps_per_call, 1), num_classes(config) or 1)
   else:
     fn = steps.make_train_step(config, axis_name=None)
-    batch = jax_batch(shape, config.batch_size)
+    batch = jax_batch(shape, config.batch_size, classes=num_classes(config) or 1)
   t0 = time.perf_counter()
   lowered = jax.jit(fn, donate_argnums=(0,)).lower(state, batch)
   t1 = time.perf_counter()

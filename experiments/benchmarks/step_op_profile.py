@@ -7,8 +7,8 @@ wall time, so the rows add up to about the step. "part" groups ops by where they
 net's layer (forward `fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers'
 updates, the EMA of G, the logged norms and losses).
 
-  python experiments/benchmarks/step_op_profile.py --config=sota:infogan
-  python experiments/benchmarks/step_op_profile.py --config=dcgan --batch=256 --top=25 \\
+  python experiments/benchmarks/step_op_profile.py --config=configs/sota.py:infogan
+  python experiments/benchmarks/step_op_profile.py --config=configs/dcgan.py --batch=256 --top=25 \\
       --out=/tmp/dcgan256_ops.md
   python experiments/benchmarks/step_op_profile.py --config=net=dcgan64 --batch=256  # on a GPU
 """
@@ -26,19 +26,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
 import jax
 
+from gan_jax import sweep
+
 # Trace lines of the XLA:CPU runtime that are scheduling, not an op's work.
 _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
 
 
 def compiled_step(config_arg, batch):
-  """gan_step_bench's compiled step (state donated) for `configs.<module>[:arg]`, grayscale, or
-  for one of gan_step_bench's NETS (`net=dcgan64`), in its shape."""
+  """gan_step_bench's compiled step (state donated) for a config file (`configs/sota.py:infogan`),
+  grayscale, or for one of gan_step_bench's NETS (`net=dcgan64`), in its shape."""
   if config_arg.startswith('net='):
     config, shape = gan_step_bench.get_config(config_arg[4:], batch)
     compiled, state, batch, _, _ = gan_step_bench.compile_step(config, shape)
     return compiled, state, batch
-  module, _, arg = config_arg.partition(':')
-  config = __import__(f'configs.{module}', fromlist=['get_config']).get_config(arg or None)
+  config = sweep.load_config(config_arg)  # As gan_jax.main reads --config.
   if batch:
     config.batch_size = batch
   compiled, state, batch, _, _ = gan_step_bench.compile_step(
@@ -96,7 +97,8 @@ def describe(hlo_text, name):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument('--config', default='sota:infogan', help='configs module[:arg]')
+  parser.add_argument('--config', default='configs/sota.py:infogan',
+                      help='a config as gan_jax.main takes it (path[:arg]), or net=NAME')
   parser.add_argument('--batch', type=int, default=0, help='0: the config\'s batch size')
   parser.add_argument('--steps', type=int, default=10, help='traced steps')
   parser.add_argument('--top', type=int, default=20, help='ops listed one by one')
