@@ -104,7 +104,7 @@ def test_projection_discriminator_adds_the_labels_embedding_times_ds_features():
     return d.apply({**d_vars, 'params': params}, x, y, train=False)
 
   # A V of unit-scale rows (its init is N(0, 0.02)).
-  v = jax.random.normal(jax.random.PRNGKey(5), (10, 7 * 7 * 16))
+  v = jax.random.normal(jax.random.PRNGKey(5), d_vars['params']['projection']['embedding'].shape)
   grad = jax.grad(lambda e: jnp.sum(logits(e, labels)))(v)
   untouched = np.setdiff1d(np.arange(10), labels)
   assert float(jnp.max(jnp.abs(grad[untouched]))) == 0.0

@@ -101,7 +101,7 @@ def test_spectral_norm_makes_every_layers_top_singular_value_one(player):
       kw = dict(labels=jnp.array([0, 3, 3, 9]))
     module = dcgan_models.DCGANDiscriminator(
         image_size=28, width=8, norm='spectral', num_classes=10 if kw else 0,
-        conditioning='projection')
+        conditioning='projection' if kw else 'planes')
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)), jnp.float32)
   else:
     module = dcgan_models.DCGANGenerator(image_size=28, width=8, spectral_norm=True)

@@ -89,19 +89,22 @@ def num_classes(config):
   return config.get('clusters', 0) or (10 if config.get('conditional', False) else 0)
 
 
-def jax_state(config, shape):
+def jax_state(config, shape, axis_name=None):
   from gan_jax import checkpoints  # pylint: disable=g-import-not-at-top
   k = num_classes(config)
-  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=k, axis_name=None,
+  state = checkpoints.create_train_state(config, data_shape=shape, num_classes=k,
+                                         axis_name=axis_name,
                                          label_probs=np.full((k,), 1 / k) if k else None)
   # With an EMA of G the average starts as G's own arrays: donating the state would donate one
   # buffer twice.
   return jax.tree.map(jnp.copy, state)
 
 
-def jax_batch(shape, batch, lead=(1,), classes=1):
+def jax_batch(shape, batch, lead=(1,), classes=0):
+  """Uniform images and, for a conditional net (`classes` > 0), labels cycling through them."""
   image = jax.random.uniform(jax.random.PRNGKey(1), (*lead, batch, *shape), minval=-1, maxval=1)
-  label = jnp.broadcast_to(jnp.arange(batch, dtype=jnp.int32) % classes, (*lead, batch))
+  label = jnp.arange(batch, dtype=jnp.int32) % max(classes, 1)
+  label = jnp.broadcast_to(label, (*lead, batch))
   return {'image': image, 'label': label}
 
 
@@ -111,10 +114,10 @@ def compile_step(config, shape, steps_per_call=0, unroll=True):
   state = jax_state(config, shape)
   if steps_per_call:
     fn = steps.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
-    batch = jax_batch(shape, config.batch_size, (steps_per_call, 1), num_classes(config) or 1)
+    batch = jax_batch(shape, config.batch_size, (steps_per_call, 1), num_classes(config))
   else:
     fn = steps.make_train_step(config, axis_name=None)
-    batch = jax_batch(shape, config.batch_size, classes=num_classes(config) or 1)
+    batch = jax_batch(shape, config.batch_size, classes=num_classes(config))
   t0 = time.perf_counter()
   lowered = jax.jit(fn, donate_argnums=(0,)).lower(state, batch)
   t1 = time.perf_counter()

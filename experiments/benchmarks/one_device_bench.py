@@ -20,18 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import flax  # pylint: disable=g-import-not-at-top
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gan_jax import checkpoints, steps, sweep, train  # pylint: disable=g-import-not-at-top
+from gan_jax import steps, sweep, train  # pylint: disable=g-import-not-at-top
 from gan_jax.models.layers import AXIS
 from experiments.benchmarks import gan_step_bench as bench
-
-
-def _state(config, axis_name):
-  k = config.get('clusters', 0)
-  return checkpoints.create_train_state(
-      config, data_shape=(config.image_size, config.image_size, 1), num_classes=k,
-      axis_name=axis_name, label_probs=np.full((k,), 1 / k) if k else None)
 
 
 def main():
@@ -44,28 +36,25 @@ def main():
   args = parser.parse_args()
   config = sweep.load_config(args.config)  # As gan_jax.main builds it.
   config.batch_size = args.batch
-  k = config.get('clusters', 0) or 1
-  side = config.image_size
-  image = jax.random.uniform(jax.random.PRNGKey(1), (1, args.batch, side, side, 1), minval=-1,
-                             maxval=1)
-  host = {'image': np.asarray(image),
-          'label': np.arange(args.batch, dtype=np.int32)[None] % k}
+  shape = (config.image_size, config.image_size, 1)
+  _state = lambda axis_name: bench.jax_state(config, shape, axis_name)  # noqa: E731
+  host = jax.device_get(bench.jax_batch(shape, args.batch, classes=bench.num_classes(config)))
   device = jax.devices()[:1]
   runners = {}
   # As parallelize built it before: the step and models with the axis, over one device.
   fn = jax.pmap(steps.make_train_step(config, axis_name=AXIS), axis_name=AXIS, donate_argnums=(0,))
   place = jax.pmap(lambda x: x, axis_name=AXIS)
   runners['pmap, with the axis'] = bench.jax_runner(
-      fn, place(flax.jax_utils.replicate(jax.device_get(_state(config, AXIS)), device)),
+      fn, place(flax.jax_utils.replicate(jax.device_get(_state(AXIS)), device)),
       jax.device_put(jax.tree.map(lambda x: x[None], host)))
   for parallel in ('pmap', 'shard_map'):
     config.parallel = parallel
     fn, put_state, put_batch = train.parallelize(config, device)
     runners[f'train.parallelize, {parallel}'] = bench.jax_runner(
-        fn, put_state(_state(config, AXIS)), put_batch(host))
+        fn, put_state(_state(AXIS)), put_batch(host))
   jitted = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
   runners['jax.jit, axis None'] = bench.jax_runner(
-      jitted, jax.tree.map(jnp.copy, _state(config, None)), jax.tree.map(jnp.asarray, host))
+      jitted, _state(None), jax.tree.map(jnp.asarray, host))
   per_step, _ = bench.alternate(runners, args.reps, args.rep_seconds)
   print(f'{args.config}, batch {args.batch}, jax {jax.__version__} ({jax.default_backend()}); '
         f'median ms per step of {args.reps} alternated reps\n')
