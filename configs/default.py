@@ -36,6 +36,7 @@ def get_config():
   config.mlp.maxout = 0  # D's hidden units: maxout of this many pieces (0: leaky ReLU).
   config.dcgan = ml_collections.ConfigDict()
   config.dcgan.width = 64
+  config.dcgan.g_width = 0  # > 0: G's width instead of `width` (D keeps `width`).
   config.dcgan.kernel_size = 4
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.
   # The backward of D's convs (and the seed's 32x32 nets'): 'auto' (ours on CPU), 'xla' or

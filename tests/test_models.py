@@ -64,6 +64,17 @@ def test_dcgan_with_a_fully_connected_layer_is_infogans_mnist_pair():
   assert (_count(g_vars['params']), _count(d_vars['params'])) == (g, d) == (6_659_457, 6_558_017)
 
 
+def test_dcgan_g_width_widens_the_generator_alone():
+  """`dcgan.g_width` sets G's width (its feature maps 2w at 7x7, w at 14x14); D keeps `width`."""
+  bn = lambda c: 2 * c  # noqa: E731  (scale and offset)
+  g = lambda w: 100 * 7 * 7 * 2 * w + bn(2 * w) + 4 * 4 * 2 * w * w + bn(w) + 4 * 4 * w + 1  # noqa
+  _, _, g_vars, d_vars = _init('dcgan', (28, 28, 1), shapes_only=True)
+  _, _, wide_g_vars, wide_d_vars = _init('dcgan', (28, 28, 1), g_width=96, shapes_only=True)
+  assert _count(g_vars['params']) == g(64) == 759_681
+  assert _count(wide_g_vars['params']) == g(96) == 1_237_825
+  assert _count(wide_d_vars['params']) == _count(d_vars['params'])
+
+
 def test_dcgan_has_no_bias_before_batchnorm():
   _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8, shapes_only=True)
   g_layers = [k for k in g_vars['params'] if not k.startswith('BatchNorm')]

@@ -25,15 +25,17 @@ def _mlp(config, shape, num_classes, axis_name):
 
 def _dcgan(config, shape, num_classes, axis_name):
   size, channels = shape[0], shape[-1]
-  kw = dict(image_size=size, width=config.dcgan.width, kernel_size=config.dcgan.kernel_size,
+  kw = dict(image_size=size, kernel_size=config.dcgan.kernel_size,
             fc_hidden=config.dcgan.get('fc_hidden', 0), num_classes=num_classes,
             axis_name=axis_name)
   codes = info.of_config(config)
-  return (DCGANGenerator(channels=channels, upsample_impl=config.dcgan.upsample_impl,
+  g_width = config.dcgan.get('g_width', 0) or config.dcgan.width
+  return (DCGANGenerator(channels=channels, width=g_width,
+                         upsample_impl=config.dcgan.upsample_impl,
                          batch_norm=config.dcgan.get('g_batch_norm', True),
                          spectral_norm=config.dcgan.get('g_spectral_norm', False),
                          info_categories=codes.categories, **kw),
-          DCGANDiscriminator(norm=config.dcgan.get('d_norm', 'batch'),
+          DCGANDiscriminator(width=config.dcgan.width, norm=config.dcgan.get('d_norm', 'batch'),
                              conv_impl=config.dcgan.get('conv_impl', 'auto'),
                              minibatch_std=config.dcgan.get('minibatch_std', 0),
                              conditioning=config.dcgan.get('d_conditioning', 'planes'),
