@@ -124,10 +124,11 @@ def constant_planes(image_channels: int, conv_fn=None):
   taps that fall inside the padded image), so the output is `conv_fn` (lax's when None) of the
   image alone plus each example's mix of k per-plane maps, computed once per call. The conv of
   the concatenated input does (1 + k) times the image's work: with 30 planes the DCGAN step at
-  batch 64 took 1.55x the unconditional one, with these maps 1.09x (AVX2 cores,
-  experiments/benchmarks/label_planes_bench.py). nn.Conv's params are unchanged and the result
-  equals the plain conv to float32 rounding (tests). The planes get no gradient: they are
-  labels.
+  batch 64 took 1.55x the unconditional one on AVX2 cores (1.75x on AVX-512 ones), with these
+  maps 1.09x (1.24x: 149 / 106 / 85 ms; experiments/benchmarks/label_planes_bench.py). The mix as
+  a gather maps[argmax(planes)] or as one (n, k) x (k, h*w*f) matmul ran no faster (93-94 ms
+  against 94, alternated). nn.Conv's params are unchanged and the result equals the plain conv to
+  float32 rounding (tests). The planes get no gradient: they are labels.
   """
   inner = conv_fn or lax.conv_general_dilated
 
