@@ -85,8 +85,10 @@ def get_config(net, batch):
 
 
 def num_classes(config):
-  """The classes a config's G and D are conditioned on: its clusters, or MNIST's 10 labels."""
-  return config.get('clusters', 0) or (10 if config.get('conditional', False) else 0)
+  """The classes a config's G and D are conditioned on, counted as the trainer counts them
+  (validation.validate_data: its clusters, else the data's labels), for MNIST's 10 labels."""
+  from gan_jax import validation  # pylint: disable=g-import-not-at-top
+  return validation.validate_data(config, {'label': 0, 'num_classes': 10})
 
 
 def jax_state(config, shape, axis_name=None):
