@@ -56,6 +56,9 @@ def get_config():
   # How a conditional D (labels or clusters) sees the class: 'planes' (one-hot planes beside the
   # image) or 'projection' (Miyato & Koyama 2018: logit + <V[y], D's last features>).
   config.dcgan.d_conditioning = 'planes'
+  # How a conditional G takes the class: 'input' (one-hot beside z) or 'batch_norm' (each of its
+  # BatchNorms has the class's own gain and bias: conditional BatchNorm, as in BigGAN's G).
+  config.dcgan.g_conditioning = 'input'
 
   # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
   # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.

@@ -127,6 +127,57 @@ def test_projection_discriminator_adds_the_labels_embedding_times_ds_features():
   assert d_vars['params']['Conv_0']['kernel'].shape[2] == 1
 
 
+def test_conditional_batch_norm_is_the_batchs_norm_with_each_classs_gain_and_bias():
+  """(x - mean) / sqrt(var + eps) over the batch's examples and positions, times the gain of the
+  example's class plus its bias; a class absent from the batch gets no gradient."""
+  bn = layers.ConditionalBatchNorm(num_classes=5)
+  x = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (6, 3, 3, 4)) + 1.0
+  labels = jnp.array([0, 2, 2, 4, 0, 1])
+  stats = bn.init(jax.random.PRNGKey(1), x, labels, train=False)['batch_stats']
+  keys = jax.random.split(jax.random.PRNGKey(2), 2)
+  params = {'gain': {'embedding': jax.random.normal(keys[0], (5, 4))},
+            'bias': {'embedding': jax.random.normal(keys[1], (5, 4))}}
+
+  def apply(params):
+    out, _ = bn.apply({'params': params, 'batch_stats': stats}, x, labels, train=True,
+                      mutable=['batch_stats'])
+    return out
+
+  xs = np.asarray(x, np.float64)
+  normed = (xs - xs.mean((0, 1, 2))) / np.sqrt(xs.var((0, 1, 2)) + 1e-5)
+  gain = np.asarray(params['gain']['embedding'])[labels][:, None, None]
+  bias = np.asarray(params['bias']['embedding'])[labels][:, None, None]
+  np.testing.assert_allclose(apply(params), normed * gain + bias, rtol=1e-5, atol=1e-5)
+  weights = jax.random.normal(jax.random.PRNGKey(3), x.shape)
+  grads = jax.grad(lambda p: jnp.sum(apply(p) * weights))(params)
+  for table in ('gain', 'bias'):
+    g = np.asarray(grads[table]['embedding'])
+    np.testing.assert_array_equal(g[3], 0.0)  # Class 3 is not in the batch.
+    assert np.all(np.abs(g[[0, 1, 2, 4]]).sum(-1) > 1e-3)
+
+
+def test_generator_conditioned_by_batch_norm_reads_the_label_in_its_norms_alone():
+  """g_conditioning='batch_norm': z alone enters G's first layer, and the label moves the image
+  through the norms' gains and biases, which start at the plain BatchNorm's (1 and 0)."""
+  g, _, g_vars, _ = _init('dcgan', (28, 28, 1), num_classes=10, width=8,
+                          g_conditioning='batch_norm')
+  _, _, input_vars, _ = _init('dcgan', (28, 28, 1), num_classes=10, width=8)
+  assert g_vars['params']['Dense_0']['kernel'].shape[0] == 100  # z alone, no one-hot.
+  assert input_vars['params']['Dense_0']['kernel'].shape[0] == 110
+  z = jnp.tile(jax.random.normal(jax.random.PRNGKey(3), (1, 100)), (2, 1))
+  y = jnp.array([3, 7])
+  same = g.apply(g_vars, z, y, train=False)
+  np.testing.assert_allclose(same[0], same[1], atol=1e-6)  # At init every class is alike.
+  norms = [k for k in g_vars['params'] if k.startswith('ConditionalBatchNorm')]
+  assert len(norms) == 2  # After the projection and after the one hidden upsampling.
+  params = dict(g_vars['params'])
+  gain = params[norms[0]]['gain']['embedding']
+  params[norms[0]] = {**params[norms[0]], 'gain': {'embedding': gain.at[7].multiply(-1.0)}}
+  x = g.apply({**g_vars, 'params': params}, z, y, train=False)
+  np.testing.assert_allclose(x[0], same[0], atol=1e-6)  # Class 3's gains are untouched.
+  assert float(jnp.max(jnp.abs(x[1] - same[1]))) > 1e-3
+
+
 def test_packed_discriminator_judges_each_pack_as_one():
   config = default.get_config()
   config.model = 'mlp'

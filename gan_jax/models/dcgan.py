@@ -33,6 +33,11 @@ def num_upsamplings(image_size: int) -> int:
   return int(n)
 
 
+# How a conditional G takes the label: beside z at its input (Mirza & Osindero's cGAN), or as
+# the gain and bias of each of its BatchNorms (conditional BatchNorm, layers.ConditionalBatchNorm).
+G_CONDITIONINGS = ('input', 'batch_norm')
+
+
 class DCGANGenerator(nn.Module):
   image_size: int = 28
   channels: int = 1
@@ -44,18 +49,30 @@ class DCGANGenerator(nn.Module):
   spectral_norm: bool = False  # On every layer as well (SAGAN, BigGAN).
   fc_hidden: int = 0  # > 0: a fully connected hidden layer between z and the projection (InfoGAN).
   info_categories: int = 0  # > 0: z's first entries carry InfoGAN's categorical code (info.py).
+  conditioning: str = 'input'  # With num_classes: one of G_CONDITIONINGS.
   axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
+    if self.conditioning not in G_CONDITIONINGS:
+      raise ValueError(f'Unknown G conditioning {self.conditioning!r}; choose one of '
+                       f'{G_CONDITIONINGS}.')
+    by_norm = bool(self.num_classes) and self.conditioning == 'batch_norm'
+    if by_norm and not self.batch_norm:
+      raise ValueError("G's conditioning 'batch_norm' needs G's BatchNorm (g_batch_norm).")
     n = num_upsamplings(self.image_size)
     start = self.image_size >> n
     sn = lambda layer, x: layers.apply_layer(  # noqa: E731
         layers.spectral_norm(layer, self.spectral_norm), x, train=train)
-    norm = lambda x: (layers.batch_norm(train, self.axis_name)(x)  # noqa: E731
-                      if self.batch_norm else x)
+
+    def norm(x):
+      if by_norm:
+        return layers.ConditionalBatchNorm(self.num_classes, self.axis_name)(x, labels,
+                                                                             train=train)
+      return layers.batch_norm(train, self.axis_name)(x) if self.batch_norm else x
+
     x = info.generator_input(z, self.info_categories)
-    if self.num_classes:  # Mirza & Osindero: the label enters G together with z.
+    if self.num_classes and not by_norm:  # Mirza & Osindero: the label enters with z.
       x = jnp.concatenate([x, layers.one_hot_labels(labels, self.num_classes)], axis=-1)
     features = self.width * 2 ** (n - 1)
     bias = not self.batch_norm

@@ -67,11 +67,32 @@ class Dropout(nn.Module):
 BN_MOMENTUM = 0.9
 
 
-def batch_norm(train: bool, axis_name: Optional[str], name: Optional[str] = None):
+def batch_norm(train: bool, axis_name: Optional[str], name: Optional[str] = None, **kw):
   # Statistics over the global batch (pmean across devices), so results do not depend on how
   # many devices share it.
   return nn.BatchNorm(use_running_average=not train, axis_name=axis_name if train else None,
-                      momentum=BN_MOMENTUM, epsilon=1e-5, name=name)
+                      momentum=BN_MOMENTUM, epsilon=1e-5, name=name, **kw)
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose gain and bias are those of each example's class (de Vries et al. 2017; the
+  generators of Miyato & Koyama 2018 and BigGAN): the statistics are the global batch's, as in
+  `batch_norm`, and the affine part is two embeddings of the class, gains starting at 1 and
+  biases at 0 (at init the plain BatchNorm's)."""
+  num_classes: int
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, labels, *, train: bool):
+    x = batch_norm(train, self.axis_name, use_scale=False, use_bias=False)(x)
+    features = x.shape[-1]
+    # (B, 1, ..., 1, C): one gain and one bias per example, shared over its positions.
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+    gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones,
+                    name='gain')(labels)
+    bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
+                    name='bias')(labels)
+    return x * gain.reshape(shape) + bias.reshape(shape)
 
 
 def spectral_norm(layer: nn.Module, enabled: bool) -> Any:
