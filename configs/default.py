@@ -69,6 +69,14 @@ def get_config():
   # DiffAugment (Zhao et al. 2020) on every image D sees: comma-separated 'color', 'translation',
   # 'cutout'; '' = off. gan_jax/augment.py.
   config.augment = ''
+  # Consistency regularisation of D (gan_jax/consistency.py): lambda * E|D(x) - D(T(x))|^2 on real
+  # (CR-GAN) and fake (bCR: both 10) images, T a shift of up to `max_shift` pixels (and a
+  # left-right flip with `flip`). 0 and 0: off.
+  config.consistency = ml_collections.ConfigDict()
+  config.consistency.real = 0.0
+  config.consistency.fake = 0.0
+  config.consistency.max_shift = 2
+  config.consistency.flip = False
   # An exponential moving average of G's params, used for samples and evaluation (gan_jax/ema.py).
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.0  # 0: off; e.g. 0.999.

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import augment as diff_augment
+from gan_jax import consistency as consistency_lib
 from gan_jax import ema
 from gan_jax import info as info_lib
 from gan_jax import losses
@@ -172,6 +173,7 @@ def _step_rng(state: GANState) -> jax.Array:
 def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
            augment: str = '', info: info_lib.Info = info_lib.Info(),
+           consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
@@ -187,12 +189,14 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   fake, with independent draws; '' = none.
   `info` (off by default): InfoGAN's term on the fakes' codes (gan_jax/info.py), minimised by D's
   Q head (and the layers it shares with D) beside D's loss; adds its metrics.
+  `consistency` (off by default): CR-GAN's / bCR's penalty on D's logits moving under a small
+  translation of the real and / or fake images (gan_jax/consistency.py).
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
   # Keys of the options come from fold_in, so that turning one on changes no other draw.
-  aug_rng, gp_rng = jax.random.fold_in(rng, 4), jax.random.fold_in(rng, 5)
+  aug_rng, gp_rng, cr_rng = (jax.random.fold_in(rng, i) for i in (4, 5, 6))
   real, labels = batch['image'], batch.get('label')
   z = _latents(state, z_rng, real.shape[0], axis_name)
   # Fakes come from G in training mode (as in the reference implementations); G's running
@@ -221,17 +225,25 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng, info.on)
     fake_logits, info_value, info_metrics = _info_term(fake_logits, z, info)
     value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits) + info_value
+    cr = jnp.zeros(())
+    for i, (weight, x, logits) in enumerate(((consistency.real, real, real_logits),
+                                             (consistency.fake, fake, fake_logits))):
+      if weight:  # Static: a transformed pass only for a weighted side; D's statistics stay.
+        t_rng, drop_rng = jax.random.split(jax.random.fold_in(cr_rng, i))
+        x_t = consistency_lib.transform(x, t_rng, consistency, axis_name)
+        cr += weight * consistency_lib.penalty(
+            logits, _discriminate(state, d_params, stats, x_t, labels, drop_rng)[0])
     if gp_lambda:  # Static. The interpolates' pass leaves D's statistics as they are.
       eps_rng, drop_rng = jax.random.split(gp_rng)
       eps = layers.global_rows(lambda r, n: jax.random.uniform(r, (n,)), eps_rng,
                                real.shape[0], axis_name)
       critic = lambda x: _discriminate(state, d_params, stats, x, labels, drop_rng)
       gp, _ = losses.gradient_penalty(critic, real, fake, eps)
-    total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp
-    return total, (real_logits, fake_logits, stats, r1, gp, info_metrics)
+    total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp + cr
+    return total, (real_logits, fake_logits, stats, r1, gp, cr, info_metrics)
 
   (loss_value, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-  real_logits, fake_logits, stats, r1, gp, info_metrics = aux
+  real_logits, fake_logits, stats, r1, gp, cr, info_metrics = aux
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, updates)
@@ -246,6 +258,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       'd_fake_acc': jnp.mean(fake_logits < 0),
       'd_r1': r1,  # E_x |grad_x logit|^2 on real data (0 when r1_gamma = 0).
       'd_gp': gp,  # The gradient penalty before gp_lambda (0 when gp_lambda = 0).
+      'd_cr': cr,  # The consistency penalties, weighted (0 when off).
       **{'d_' + k: v for k, v in info_metrics.items()},
   }, axis_name)
   metrics['d_grad_norm'] = optax.tree.norm(grads)
@@ -308,13 +321,15 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                loss: str = 'non_saturating', r1_gamma: float = 0.0, gp_lambda: float = 0.0,
                top_k: losses.TopK = losses.TopK(), augment: str = '',
                info: info_lib.Info = info_lib.Info(), ema_average: ema.EMA = ema.EMA(),
+               consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update, then G's moving average (when `ema_average` is on).
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
   Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
-  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`: see d_step; `top_k`: see g_step.
+  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`, `consistency`: see d_step;
+  `top_k`: see g_step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -324,7 +339,7 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
     sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
     state, m = d_step(state, sub_batch, loss=loss, rng=jax.random.fold_in(rng, i),
                       r1_gamma=r1_gamma, gp_lambda=gp_lambda, augment=augment, info=info,
-                      axis_name=axis_name)
+                      consistency=consistency, axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment, info=info,
@@ -344,7 +359,8 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS):
                            r1_gamma=config.get('r1_gamma', 0.0),
                            gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),
                            augment=config.get('augment', ''), info=info_lib.of_config(config),
-                           ema_average=ema.of_config(config), axis_name=axis_name)
+                           ema_average=ema.of_config(config),
+                           consistency=consistency_lib.of_config(config), axis_name=axis_name)
 
 
 def multi_step(state: GANState, batches: Batch, *, steps_per_call: int, unroll: bool = True,

@@ -33,6 +33,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
   if not config.get('r1_gamma', 0.0) >= 0:
     raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
+  if 'consistency' in config:
+    c = config.consistency
+    if not (c.real >= 0 and c.fake >= 0 and c.max_shift >= 1):
+      raise ConfigError(f'consistency={c.to_dict()} needs real >= 0, fake >= 0 (0 = off) and '
+                        'max_shift >= 1; set --config.consistency.*.')
   if 'top_k' in config:
     t = config.top_k
     if not (0 < t.min_fraction <= 1 and 0 < t.decay <= 1 and t.decay_every > 0):

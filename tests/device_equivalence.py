@@ -65,6 +65,10 @@ def variant(spec):
       config.update_from_flattened_dict({'loss': 'hinge', 'dcgan.g_spectral_norm': True,
                                          'dcgan.minibatch_std': 2,
                                          'info.categories': 4, 'info.continuous': 1})
+      # bCR's shifts and flips. Not with the MLP's Wasserstein loss, where the true gradient of
+      # D's output bias is zero: the penalty's two sides cancel there only to rounding, which
+      # Adam scales to full steps, so 1 and 2 devices would differ by that noise.
+      config.consistency.update(real=10.0, fake=10.0, flip=True)
     else:  # The MLP's D has no BatchNorm: WGAN-GP, whose interpolates mix the global batch.
       config.update_from_flattened_dict({'loss': 'wasserstein', 'gp_lambda': 10.0})
   if 'clusters' in options:  # Labels drawn from unequal shares over the global batch.

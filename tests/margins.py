@@ -14,6 +14,7 @@ import numpy as np
 
 from configs import default
 from gan_jax import input_pipeline
+from tests import test_consistency
 from tests import test_steps
 from tests import test_toolbox
 from tests import test_toy1d
@@ -45,7 +46,8 @@ def _steps(seed):
 
 
 def _toolbox(seed):
-  return {'gp ratio': test_toolbox.gradient_penalty_ratio(_mnist(), seed=seed)}
+  return {'gp ratio': test_toolbox.gradient_penalty_ratio(_mnist(), seed=seed),
+          'cr ratio': test_consistency.consistency_ratio(_mnist(), seed=seed)}
 
 
 _DATA = {}
@@ -66,7 +68,8 @@ MEASURES = {
                        'd_fake pack1': ('<', 0.5), 'd_fake pack4': ('<', 0.5),
                        'g rise non_saturating': ('>', 0.025), 'g rise minimax': ('>', 0.025),
                        'r1 flat/free': ('<', 0.5), 'r1 d_real': ('>p', 0.5)}),
-    'toolbox': (_toolbox, {'gp ratio': ('<', test_toolbox.GP_RATIO_BOUND)}),
+    'toolbox': (_toolbox, {'gp ratio': ('<', test_toolbox.GP_RATIO_BOUND),
+                           'cr ratio': ('<', test_consistency.CR_RATIO_BOUND)}),
 }
 
 
