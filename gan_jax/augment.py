@@ -59,11 +59,13 @@ def _color(x, brightness, saturation, contrast):
   return (x - mean) * per_image(contrast) + mean
 
 
-def _translate(x, shifts):
-  """out[b, i, j] = x[b, i + shifts[b, 0], j + shifts[b, 1]], zero outside; |shifts| <= radius."""
+def translate(x, shifts, radius, mode: str = 'constant'):
+  """out[b, i, j] = x[b, i + shifts[b, 0], j + shifts[b, 1]] for |shifts| <= radius (rows,
+  columns); outside the image 0 ('constant', DiffAugment's) or the nearest border pixel ('edge',
+  consistency regularisation's)."""
   _, height, width, channels = x.shape
-  rh, rw = _translation_radius(height), _translation_radius(width)
-  padded = jnp.pad(x, ((0, 0), (rh, rh), (rw, rw), (0, 0)))
+  rh, rw = radius
+  padded = jnp.pad(x, ((0, 0), (rh, rh), (rw, rw), (0, 0)), mode=mode)
   # Starts lie in [0, 2 * radius], so dynamic_slice never clamps them: the shift is exact.
   one = lambda image, s: jax.lax.dynamic_slice(image, (s[0] + rh, s[1] + rw, 0),
                                                (height, width, channels))
@@ -117,7 +119,7 @@ def diff_augment(x, rng, policy: str = 'color,translation,cutout', *,
   if 'translation' in names:
     shifts = layers.global_rows(lambda k, n: _translation_draws(k, n, height, width),
                           key('translation'), num, axis_name)
-    x = _translate(x, shifts)
+    x = translate(x, shifts, (_translation_radius(height), _translation_radius(width)))
   if 'cutout' in names:
     centres = layers.global_rows(lambda k, n: _cutout_draws(k, n, height, width),
                            key('cutout'), num, axis_name)

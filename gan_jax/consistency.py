@@ -19,6 +19,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from gan_jax import augment as diff_augment
 from gan_jax.models import layers
 
 
@@ -45,9 +46,7 @@ def of_config(config) -> Consistency:
 def transform(x, rng, cr: Consistency, axis_name: Optional[str] = None):
   """T(x): each image of this device's rows shifted (and flipped) with draws for the global
   batch. Differentiable in `x`."""
-  num, height, width, channels = x.shape
-  r = cr.max_shift
-
+  num, r = x.shape[0], cr.max_shift
   shift_key, flip_key = jax.random.split(rng)
   shifts = layers.global_rows(lambda k, n: jax.random.randint(k, (n, 2), -r, r + 1), shift_key,
                               num, axis_name)
@@ -55,11 +54,8 @@ def transform(x, rng, cr: Consistency, axis_name: Optional[str] = None):
     flips = layers.global_rows(lambda k, n: jax.random.bernoulli(k, 0.5, (n,)), flip_key, num,
                                axis_name)
     x = jnp.where(flips[:, None, None, None], x[:, :, ::-1], x)
-  padded = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode='edge')
-  # A window starting at r - s shows the image moved by s; starts lie in [0, 2r], never clamped.
-  one = lambda image, s: jax.lax.dynamic_slice(image, (r - s[0], r - s[1], 0),
-                                               (height, width, channels))
-  return jax.vmap(one)(padded, shifts)
+  # DiffAugment's exact shift with the border replicated; -shifts: each image moved by its draw.
+  return diff_augment.translate(x, -shifts, (r, r), mode='edge')
 
 
 def penalty(logits, transformed_logits):
