@@ -11,7 +11,8 @@ the Inception weights come from $GAN_JAX_DATA_DIR (or ../shared/data), the class
 package data.
 
 G is the run's EMA generator when it keeps one (gan_jax/ema.py), else the raw G; --raw_generator
-evaluates the raw G of such a run (into eval/step_<N>_raw).
+evaluates the raw G of such a run (into eval/step_<N>_raw); --truncation=T draws z within [-T, T]
+(BigGAN's truncation trick; into eval/step_<N>_trunc<T>).
 
 Protocol (README, "Evaluation"): `num_samples` samples from G in inference mode (z from the
 config's prior with --seed; a conditional G gets labels 0, 1, ..., 9, 0, ... in turn, one
@@ -46,8 +47,10 @@ from gan_jax import summary
 METRICS = evaluation.METRICS
 
 
-def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500):
-  """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode.
+def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500,
+                     truncation: float = 0.0):
+  """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode, z
+  truncated at `truncation` (> 0; `steps.sample_latent`).
 
   Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
   """
@@ -57,7 +60,7 @@ def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_si
     labels = np.random.default_rng(seed).permutation(
         clusters.stratified_labels(np.asarray(state.label_probs), num))
   z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
-                                     state.prior))
+                                     state.prior, truncation))
   samples = batching.map_in_batches(functools.partial(steps.generate_samples, state), z, labels,
                                     batch_size=batch_size)
   return samples.astype(np.float32), labels
@@ -92,7 +95,8 @@ def _cached_split(dataset_json, split, image_size):
 def evaluate(config, state: steps.GANState, *, num_samples: int,
              metrics: Sequence[str] = METRICS, seed: int = 0, out_dir: Optional[str] = None,
              progress: bool = True, reference: Optional[np.ndarray] = None,
-             train_images: Optional[np.ndarray] = None) -> Dict[str, Any]:
+             train_images: Optional[np.ndarray] = None, truncation: float = 0.0
+             ) -> Dict[str, Any]:
   """The chosen metrics of `state`'s generator as a flat dict of floats.
 
   `reference` (real held-out images in [-1, 1]) and `train_images` default to the config's eval
@@ -100,7 +104,7 @@ def evaluate(config, state: steps.GANState, *, num_samples: int,
   """
   metrics = evaluation.parse_metrics(metrics)
   t0 = time.time()
-  samples, labels = generate_samples(state, num_samples, seed=seed)
+  samples, labels = generate_samples(state, num_samples, seed=seed, truncation=truncation)
   eval_split = config.dataset.get('eval_split', 'test')
   clf = classifier_for(config)
   out: Dict[str, Any] = {'num_samples': num_samples}
@@ -146,15 +150,22 @@ def format_table(results: Dict[str, Any]) -> str:
                    for k, v in results.items())
 
 
-def eval_dir(workdir: str, step: int, raw_generator: bool = False) -> str:
+def eval_dir(workdir: str, step: int, raw_generator: bool = False,
+             truncation: float = 0.0) -> str:
   """WORKDIR/eval/step_<N>: the results of the run's sampling generator at step N (the EMA G where
-  the run keeps one), which sweep tables read; step_<N>_raw: the raw G's (`--raw_generator`)."""
-  return os.path.join(workdir, 'eval', f'step_{step:07d}' + ('_raw' if raw_generator else ''))
+  the run keeps one), which sweep tables read; step_<N>_raw: the raw G's (`--raw_generator`);
+  a suffix _trunc<T> for truncated latents, which never stand in for the prior's results."""
+  return os.path.join(workdir, 'eval', f'step_{step:07d}' + _variant(raw_generator, truncation))
+
+
+def _variant(raw_generator: bool, truncation: float) -> str:
+  """The suffix of an evaluation that is not the default one, for its folder and its scalars."""
+  return ('_raw' if raw_generator else '') + (f'_trunc{truncation:g}' if truncation else '')
 
 
 def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Dict[str, Any],
-                  out_dir: Optional[str] = None):
-  """OUT_DIR/metrics.json (default WORKDIR/eval/step_<N>) and TensorBoard scalars eval/<name>
+                  out_dir: Optional[str] = None, tag: str = 'eval'):
+  """OUT_DIR/metrics.json (default WORKDIR/eval/step_<N>) and TensorBoard scalars <tag>/<name>
   (process 0)."""
   if jax.process_index() != 0:
     return
@@ -163,37 +174,42 @@ def write_results(workdir: str, step: int, results: Dict[str, Any], protocol: Di
   with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump({'step': step, **results, 'protocol': protocol}, f, indent=2)
   writer = summary.SummaryWriter(os.path.join(workdir, 'eval'))
-  writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()
+  writer.write_scalars(step, {f'{tag}/{k}': v for k, v in results.items()
                               if isinstance(v, (int, float))})
   writer.close()
 
 
-def protocol(config, *, num_samples: int, seed: int, metrics) -> Dict[str, Any]:
+def protocol(config, *, num_samples: int, seed: int, metrics,
+             truncation: float = 0.0) -> Dict[str, Any]:
   from gan_jax.evaluation import fid
   return {'dataset': config.dataset.name, 'reference_split': config.dataset.get('eval_split'),
           'num_samples': num_samples, 'seed': seed, 'metrics': list(metrics),
+          'truncation': truncation,
           'fid_protocol': fid.PROTOCOL_VERSION, 'classifier': classifier_for(config)}
 
 
 def run(workdir: str, *, step: Optional[int], num_samples: int, metrics: str, seed: int,
-        raw_generator: bool = False):
+        raw_generator: bool = False, truncation: float = 0.0):
   """Evaluates a workdir's checkpoint (default the latest), writes and prints the results.
   The EMA generator when the run keeps one, unless `raw_generator`."""
   metrics = evaluation.parse_metrics(metrics)
   if num_samples <= 0:
     raise errors.ConfigError(f'--num_samples={num_samples} must be positive.')
+  if truncation < 0:
+    raise errors.ConfigError(f'--truncation={truncation} must be >= 0 (0: off).')
   config, state = checkpoints.load_workdir(workdir, step=step, use_ema=not raw_generator)
   generator = 'ema' if state.g_ema_params and not raw_generator else 'raw'
   step = int(state.step)
-  out_dir = eval_dir(workdir, step, raw_generator)
+  out_dir = eval_dir(workdir, step, raw_generator, truncation)
   os.makedirs(out_dir, exist_ok=True)
   logging.info('Evaluating %s at step %d: %s on %d samples', workdir, step, ','.join(metrics),
                num_samples)
   results = evaluate(config, state, num_samples=num_samples, metrics=metrics, seed=seed,
-                     out_dir=out_dir)
+                     out_dir=out_dir, truncation=truncation)
   write_results(workdir, step, results, {
-      **protocol(config, num_samples=num_samples, seed=seed, metrics=metrics),
-      'generator': generator}, out_dir=out_dir)
+      **protocol(config, num_samples=num_samples, seed=seed, metrics=metrics,
+                 truncation=truncation),
+      'generator': generator}, out_dir=out_dir, tag='eval' + _variant(raw_generator, truncation))
   print(f'step {step}\n{format_table(results)}')
   print(f'Wrote {os.path.join(out_dir, "metrics.json")}')
 
@@ -204,7 +220,7 @@ def main(argv):
   flags_ = flags.FLAGS
   errors.run_or_exit(run, flags_.workdir, step=flags_.step, num_samples=flags_.num_samples,
                      metrics=flags_.metrics, seed=flags_.seed,
-                     raw_generator=flags_.raw_generator)
+                     raw_generator=flags_.raw_generator, truncation=flags_.truncation)
 
 
 if __name__ == '__main__':
@@ -217,5 +233,7 @@ if __name__ == '__main__':
   flags.DEFINE_bool('raw_generator', False, 'Evaluate the raw G, not its moving average (runs '
                     'with config.ema; results go to eval/step_<N>_raw).')
 
+  flags.DEFINE_float('truncation', 0.0, 'The truncation trick: z entries drawn within '
+                     '[-T, T] (BigGAN); 0: off. Results go to eval/step_<N>_trunc<T>.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

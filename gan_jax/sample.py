@@ -1,6 +1,6 @@
 """Latent-space tools on a trained workdir: grids, interpolations, vector arithmetic, neighbours.
 
-  python -m gan_jax.sample --workdir=DIR --mode=grid [--z=fixed|new] [--seed=0]
+  python -m gan_jax.sample --workdir=DIR --mode=grid [--z=fixed|new] [--seed=0] [--truncation=2]
   python -m gan_jax.sample --workdir=DIR --mode=interpolate [--num_rows=4] [--num_steps=10]
   python -m gan_jax.sample --workdir=DIR --mode=arithmetic [--groups=LABEL_A,LABEL_B,LABEL_C]
   python -m gan_jax.sample --workdir=DIR --mode=arithmetic --groups="3 7 12;4 9 30;1 2 5"
@@ -54,9 +54,9 @@ def generate(state, z, labels=None) -> np.ndarray:
                                            jnp.asarray(labels, jnp.int32)))
 
 
-def new_latents(state, num: int, seed: int) -> np.ndarray:
+def new_latents(state, num: int, seed: int, truncation: float = 0.0) -> np.ndarray:
   return np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
-                                        state.prior))
+                                        state.prior, truncation))
 
 
 def slerp(z0, z1, t):
@@ -70,15 +70,17 @@ def slerp(z0, z1, t):
   return np.where(np.sin(omega) < 1e-6, (1 - t) * z0 + t * z1, out)
 
 
-def grid(config, state, mode_z: str, side: int, seed: int) -> np.ndarray:
+def grid(config, state, mode_z: str, side: int, seed: int, truncation: float = 0.0) -> np.ndarray:
+  """New z (`truncation` > 0: within [-T, T]) or the training grid's fixed z."""
   if mode_z == 'fixed':
     z, labels = images.fixed_latents(config, state)
     return images.make_grid(generate(state, z, labels), nrow=config.sample_grid_size)
   if state.num_classes:  # One row per class, the same z down each column.
     rows = min(state.num_classes, 10)
-    z = np.tile(new_latents(state, side, seed), (rows, 1))
+    z = np.tile(new_latents(state, side, seed, truncation), (rows, 1))
     return images.make_grid(generate(state, z, np.repeat(np.arange(rows), side)), nrow=side)
-  return images.make_grid(generate(state, new_latents(state, side * side, seed)), nrow=side)
+  return images.make_grid(generate(state, new_latents(state, side * side, seed, truncation)),
+                          nrow=side)
 
 
 def interpolate(state, num_pairs: int, num_steps: int, seed: int) -> np.ndarray:
@@ -207,7 +209,8 @@ def nearest(config, state, data, out: str, seed: int = 0):
 
 
 def run(workdir: str, mode: str, *, out: str = '', seed: int = 0, z: str = 'new',
-        num_rows: int = 6, num_steps: int = 10, groups: str = '', raw_generator: bool = False):
+        num_rows: int = 6, num_steps: int = 10, groups: str = '', raw_generator: bool = False,
+        truncation: float = 0.0):
   """The tool `mode` on the latest checkpoint of `workdir`; writes its PNG to `out`."""
   config, data, state = load_state(workdir, raw_generator=raw_generator)
   out = out or os.path.join(workdir, 'latent', f'{mode}.png')
@@ -215,7 +218,7 @@ def run(workdir: str, mode: str, *, out: str = '', seed: int = 0, z: str = 'new'
     nearest(config, state, data, out, seed)
     return
   if mode == 'grid':
-    picture = grid(config, state, z, num_rows, seed)
+    picture = grid(config, state, z, num_rows, seed, truncation)
   elif mode == 'interpolate':
     picture = interpolate(state, num_rows, num_steps, seed)
   else:
@@ -229,7 +232,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(checkpoints.QuietOrbax())
   errors.run_or_exit(run, FLAGS.workdir, FLAGS.mode, out=FLAGS.out, seed=FLAGS.seed, z=FLAGS.z,
                      num_rows=FLAGS.num_rows, num_steps=FLAGS.num_steps, groups=FLAGS.groups,
-                     raw_generator=FLAGS.raw_generator)
+                     raw_generator=FLAGS.raw_generator, truncation=FLAGS.truncation)
 
 
 if __name__ == '__main__':
@@ -245,5 +248,7 @@ if __name__ == '__main__':
                       f'indices; default {DEFAULT_GROUPS} by label.')
   flags.DEFINE_bool('raw_generator', False, 'Use the raw G, not its moving average (runs with '
                     'config.ema).')
+  flags.DEFINE_float('truncation', 0.0, 'grid --z=new: z entries drawn within [-T, T] (BigGAN\'s '
+                     'truncation trick); 0: off.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

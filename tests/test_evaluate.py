@@ -40,6 +40,13 @@ def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_
   with open(os.path.join(tmp_path, 'eval', 'step_0000008_raw', 'metrics.json')) as f:
     raw = json.load(f)
   assert raw['protocol']['generator'] == 'raw' and abs(raw['fcd'] - again['fcd']) > 1e-3
+  # --truncation: z within [-T, T], other numbers, in their own folder, with T in the protocol.
+  evaluate.run(str(tmp_path), step=8, num_samples=200, metrics='classifier', seed=config.seed,
+               truncation=0.5)
+  with open(os.path.join(tmp_path, 'eval', 'step_0000008_trunc0.5', 'metrics.json')) as f:
+    truncated = json.load(f)
+  assert truncated['protocol']['truncation'] == 0.5
+  assert truncated['protocol']['generator'] == 'ema' and abs(truncated['fcd'] - again['fcd']) > 1e-3
   # 8 steps in, G is far from MNIST: FCD far above real test images' (~0.01, tested in
   # test_classifier_metrics.py) and its conditioning barely learnt.
   assert results[8]['fcd'] > 1.0 and results[8]['label_accuracy'] < 0.5

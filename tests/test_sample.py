@@ -1,7 +1,10 @@
 """gan_jax.sample on a tiny conditional run: config.json, restore, and each picture's shape."""
+import math
 import os
 
+import jax
 import numpy as np
+import pytest
 
 from gan_jax import images
 from gan_jax import sample
@@ -27,12 +30,32 @@ def test_slerp_ends_and_norm():
   np.testing.assert_allclose(steps_, steps_[0], rtol=1e-6)
 
 
+def test_truncated_latents_follow_the_truncated_prior():
+  key, n = jax.random.PRNGKey(3), 100_000
+  # Off, the draw is the prior's own, bit for bit: untruncated results do not move.
+  np.testing.assert_array_equal(sample.steps.sample_latent(key, 4, 8, 'normal', 0.0),
+                                jax.random.normal(key, (4, 8)))
+  for t in (0.5, 1.0, 2.0):
+    z = np.asarray(sample.steps.sample_latent(key, n, 1, 'normal', t)).ravel()
+    assert np.abs(z).max() <= t
+    # Var of N(0, 1) restricted to [-t, t]: 1 - 2 t phi(t) / (2 Phi(t) - 1); the sample variance
+    # of 1e5 draws is within ~0.5 % of it (5 standard errors here).
+    phi = math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    var = 1 - 2 * t * phi / math.erf(t / math.sqrt(2))
+    assert abs(z.var() / var - 1) < 0.02, (t, z.var(), var)
+    assert abs(z.mean()) < 5 * math.sqrt(var / n)
+  u = np.asarray(sample.steps.sample_latent(key, n, 1, 'uniform', 0.5))
+  assert np.abs(u).max() <= 0.5 and abs(u.var() - 0.25 / 3) < 0.02 * 0.25 / 3
+  with pytest.raises(ValueError, match='truncation'):
+    sample.steps.sample_latent(key, 2, 2, 'normal', -1.0)
+
+
 def _assert_same_picture(a, b):
   # G runs on batches of other sizes here and there: allow one level of uint8 rounding.
   assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
-def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path):
+def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path, monkeypatch):
   config = tiny_config('cgan', num_train_steps=2, checkpoint_every_steps=2, sample_every_steps=2,
                        log_every_steps=2)
   train.train_and_evaluate(config, str(tmp_path))
@@ -41,6 +64,15 @@ def test_tools_on_a_tiny_cgan_workdir(tiny_config, tmp_path):
   assert int(state.step) == 2 and state.num_classes == 10
   g = sample.grid(config, state, 'new', 3, 0)
   assert g.shape == (10 * 30 + 2, 3 * 30 + 2, 1)  # One row per class.
+  # --truncation: G gets the seed's truncated z (2 steps in, G's pictures barely depend on z).
+  seen = []
+  generate = sample.generate
+  monkeypatch.setattr(sample, 'generate', lambda s, z, y=None: seen.append(z) or generate(s, z, y))
+  sample.grid(config, state, 'new', 3, 0, truncation=0.5)
+  truncated = sample.new_latents(state, 3, 0, truncation=0.5)
+  np.testing.assert_array_equal(seen[-1], np.tile(truncated, (10, 1)))
+  assert np.abs(truncated).max() <= 0.5 < np.abs(sample.new_latents(state, 3, 0)).max()
+  monkeypatch.undo()
   rows = sample.interpolate(state, 2, 5, 0)
   assert rows.shape == (4 * 30 + 2, 5 * 30 + 2, 1)  # Linear and spherical rows per pair.
   # Every row of a pair starts at G(z0) and ends at G(z1), with the pair's label throughout.

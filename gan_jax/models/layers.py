@@ -23,12 +23,23 @@ def global_rows(draw, rng, local_num: int, axis_name: Optional[str]):
   return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * local_num, local_num)
 
 
-def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str) -> jax.Array:
-  """z ~ N(0, I) or U(-1, 1)^d, the two priors of the seeds."""
+def sample_latent(rng: jax.Array, num: int, latent_dim: int, prior: str,
+                  truncation: float = 0.0) -> jax.Array:
+  """z ~ N(0, I) or U(-1, 1)^d, the two priors of the seeds.
+
+  `truncation` T > 0 is the truncation trick (Brock et al. 2019, BigGAN): each entry drawn from
+  the prior restricted to [-T, T] (a truncated normal, or U(-T, T) for T < 1), trading the
+  samples' variety for their typicality at sampling time. 0: the prior itself, drawn as always.
+  """
+  if truncation < 0:
+    raise ValueError(f'truncation={truncation} must be >= 0 (0: off).')
   if prior == 'normal':
+    if truncation:
+      return jax.random.truncated_normal(rng, -truncation, truncation, (num, latent_dim))
     return jax.random.normal(rng, (num, latent_dim))
   if prior == 'uniform':
-    return jax.random.uniform(rng, (num, latent_dim), minval=-1.0, maxval=1.0)
+    bound = min(truncation, 1.0) if truncation else 1.0
+    return jax.random.uniform(rng, (num, latent_dim), minval=-bound, maxval=bound)
   raise ValueError(f'Unknown prior {prior!r}; choose normal or uniform.')
 
 
