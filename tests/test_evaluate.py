@@ -47,6 +47,11 @@ def test_training_evaluates_and_keeps_the_best_step_in_checkpoint_metadata(tiny_
     truncated = json.load(f)
   assert truncated['protocol']['truncation'] == 0.5
   assert truncated['protocol']['generator'] == 'ema' and abs(truncated['fcd'] - again['fcd']) > 1e-3
+  # Each evaluation keeps its own TensorBoard series at step 8: no run overwrites another's.
+  from tests import test_checkpoints
+  logged = test_checkpoints._logged(str(tmp_path / 'eval'), 8)  # pylint: disable=protected-access
+  for tag, r in (('eval', results[8]), ('eval_raw', raw), ('eval_trunc0.5', truncated)):
+    assert logged[f'{tag}/fcd'] == pytest.approx(r['fcd'], rel=1e-6), tag
   # 8 steps in, G is far from MNIST: FCD far above real test images' (~0.01, tested in
   # test_classifier_metrics.py) and its conditioning barely learnt.
   assert results[8]['fcd'] > 1.0 and results[8]['label_accuracy'] < 0.5
