@@ -47,13 +47,10 @@ from gan_jax import summary
 METRICS = evaluation.METRICS
 
 
-def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500,
-                     truncation: float = 0.0):
-  """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode, z
-  truncated at `truncation` (> 0; `steps.sample_latent`).
-
-  Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
-  """
+def latents(state: steps.GANState, num: int, *, seed: int = 0, truncation: float = 0.0):
+  """(z (num, latent_dim), labels or None) of the protocol's samples: z from the prior with
+  `seed`, truncated at `truncation` (> 0; `steps.sample_latent`); labels 0, 1, ... in turn, or
+  for clusters in proportion to their shares."""
   labels = (np.arange(num) % state.num_classes).astype(np.int32) if state.num_classes else None
   if not isinstance(state.label_probs, dict):  # Clusters: in proportion to their shares,
     # shuffled: the classifier score's splits are consecutive and must each see every cluster.
@@ -61,9 +58,25 @@ def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_si
         clusters.stratified_labels(np.asarray(state.label_probs), num))
   z = np.asarray(steps.sample_latent(jax.random.PRNGKey(seed), num, state.latent_dim,
                                      state.prior, truncation))
+  return z, labels
+
+
+def generate_samples(state: steps.GANState, num: int, *, seed: int = 0, batch_size: int = 500,
+                     truncation: float = 0.0):
+  """(samples (num, H, W, C) float32 in [-1, 1], labels or None) from G in inference mode, of
+  `latents`.
+
+  Fixed-size batches through the one compiled sampler, so any `num` compiles one program.
+  """
+  z, labels = latents(state, num, seed=seed, truncation=truncation)
+  return generate(state, z, labels, batch_size=batch_size), labels
+
+
+def generate(state: steps.GANState, z, labels=None, *, batch_size: int = 500) -> np.ndarray:
+  """G(z | labels) in inference mode, float32 in [-1, 1], in fixed-size batches."""
   samples = batching.map_in_batches(functools.partial(steps.generate_samples, state), z, labels,
                                     batch_size=batch_size)
-  return samples.astype(np.float32), labels
+  return np.asarray(samples, np.float32)
 
 
 def classifier_for(config) -> Optional[str]:

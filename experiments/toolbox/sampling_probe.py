@@ -14,25 +14,21 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_jax import batching, checkpoints, clusters, ema, evaluate, steps  # noqa: E402
+from gan_jax import checkpoints, clusters, ema, evaluate  # noqa: E402
 from gan_jax.evaluation import classifier_metrics  # noqa: E402
-from gan_jax.models import layers  # noqa: E402
 
 NUM = 10_000
 
 
 def scored(config, state, reference, *, psi=1.0):
-  samples, labels = evaluate.generate_samples(state, NUM, seed=0)
-  if psi != 1.0:  # The same z and labels as the evaluation's, scaled.
-    z = psi * steps.sample_latent(jax.random.PRNGKey(0), NUM, state.latent_dim, state.prior)
-    samples = batching.map_in_batches(lambda a, b: steps.generate_samples(state, a, b),
-                                      np.asarray(z), labels, batch_size=500)
-  r = classifier_metrics.evaluate(np.asarray(samples, np.float32), classifier=config.dataset.name,
-                                  reference=reference, labels=None)
+  """Classifier metrics of G on the evaluation's z (times psi) and labels."""
+  z, labels = evaluate.latents(state, NUM, seed=0)
+  samples = evaluate.generate(state, z * np.float32(psi), labels)
+  r = classifier_metrics.evaluate(samples, classifier=config.dataset.name, reference=reference,
+                                  labels=None)
   return {k: round(float(v), 4) for k, v in r.items()}
 
 
