@@ -20,8 +20,8 @@ needs_weights = pytest.mark.skipif(
     reason=f'{inception.WEIGHTS_FILE} not found: set GAN_JAX_DATA_DIR to the data folder')
 
 
-# Inception at the size it is given (no resize), as the feature path compiles it.
-apply_inception = jax.jit(inception.apply)
+# Inception at the size it is given (no resize), compiled as the feature path does on CPU.
+apply_inception = jax.jit(inception.apply, compiler_options=inception.COMPILER_OPTIONS)
 
 
 @pytest.fixture(scope='module')
@@ -30,29 +30,34 @@ def params():
 
 
 @needs_weights
-def test_inception_matches_reference(params):
+@pytest.mark.parametrize('compiler_options', [inception.COMPILER_OPTIONS, None],
+                         ids=['xla_kernels', 'default'])
+def test_inception_matches_reference(params, compiler_options):
   from PIL import Image
   ref_dir = _weights_dir() / 'inception_fid' / 'reference'
   image = np.asarray(Image.open(ref_dir / 'elefant.jpg').convert('RGB'))
   expected = np.load(ref_dir / 'elefant_inception_output.npy').reshape(1, -1)
-  out = np.asarray(apply_inception(params, image[None]))  # fed at 256x256, no resize
+  run = jax.jit(inception.apply, compiler_options=compiler_options)
+  out = np.asarray(run(params, image[None]))  # fed at 256x256, no resize
   assert out.shape == (1, 2048) and out.dtype == np.float32
   assert np.abs(out - expected).mean() <= 1e-5
 
 
 @needs_weights
 def test_every_conv_path_computes_the_same_features(params):
-  # The per-layer choices (inception.pick_impl) and the per-image stem are speed choices only.
-  images = np.random.default_rng(1).integers(0, 256, (3, 96, 96, 3), np.uint8)
-  run = jax.jit(inception.apply, static_argnames=('impl', 'stem_per_image'))
-  base = np.asarray(run(params, images, impl='xla', stem_per_image=False))
+  # The per-layer choices (inception.pick_impl), the per-image stem and the chunks of the batch
+  # are speed choices only.
+  images = np.random.default_rng(1).integers(0, 256, (4, 96, 96, 3), np.uint8)
+  run = jax.jit(inception.apply, static_argnames=('impl', 'stem_per_image', 'chunk'))
+  base = np.asarray(run(params, images, impl='xla', stem_per_image=False, chunk=4))
   assert np.abs(base).mean() > 0.1  # Features, not zeros.
-  # Every conv impl with the batched stem, and the per-image stem on the CPU default ('auto'):
-  # the stem's batching is independent of the convs' impl.
-  for impl, stem_per_image in [(i, False) for i in inception.CONV_IMPLS] + [
-      ('auto', False), ('auto', True)]:
-    np.testing.assert_allclose(run(params, images, impl=impl, stem_per_image=stem_per_image),
-                               base, rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image}')
+  # Every conv impl with the batched stem on the whole batch, and the CPU default ('auto') with
+  # the per-image stem in chunks of 2: batching is independent of the convs' impl.
+  for impl, stem_per_image, chunk in [(i, False, 4) for i in inception.CONV_IMPLS] + [
+      ('auto', False, 4), ('auto', True, 2)]:
+    np.testing.assert_allclose(
+        run(params, images, impl=impl, stem_per_image=stem_per_image, chunk=chunk), base,
+        rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image} {chunk}')
 
 
 @needs_weights

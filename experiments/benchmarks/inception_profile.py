@@ -83,8 +83,12 @@ def main():
   parser.add_argument('--size', type=int, default=299)
   parser.add_argument('--reps', type=int, default=3)
   parser.add_argument('--torch', action=argparse.BooleanOptionalAction, default=True)
+  parser.add_argument('--ynn', action='store_true',
+                      help="Compile with XLA:CPU's default YNNPACK fusions, not "
+                      'inception.COMPILER_OPTIONS (what FID uses on CPU).')
   parser.add_argument('--out', default=None)
   args = parser.parse_args()
+  options = None if args.ynn else inception.COMPILER_OPTIONS
   try:
     import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
@@ -94,7 +98,8 @@ def main():
   convs = record_convs(params, args.size)
   lines = [f'# Inception-V3 per-conv profile, batch {args.batch}, {args.size}x{args.size}', '',
            f'jax {jax.__version__} ({jax.devices()[0].platform}), '
-           f'{len(os.sched_getaffinity(0))} cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")!r}. '
+           f'{len(os.sched_getaffinity(0))} cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")!r}, '
+           f'compiler_options={options!r}. '
            f'Median of {args.reps} timed blocks per cell, ms per batch (GFLOP/s).', '']
   head = ['layer', 'input', 'kernel', 's', 'GFLOP', *inception.CONV_IMPLS, 'auto']
   head += ['torch'] if args.torch else []
@@ -109,7 +114,7 @@ def main():
     cells, times = [], {}
     for impl in inception.CONV_IMPLS:
       f = jax.jit(lambda x, p, impl=impl: inception._conv(  # pylint: disable=protected-access
-          x, p, stride=c.stride, same=c.same, impl=impl))
+          x, p, stride=c.stride, same=c.same, impl=impl), compiler_options=options)
       times[impl] = median_ms(lambda f=f: f(x, p), args.reps)
       cells.append(f'{times[impl]:.1f} ({gflop / times[impl] * 1e3:.0f})')
     auto = inception.pick_impl(c.kernel, c.stride, c.same)
@@ -124,7 +129,7 @@ def main():
     lines.append('| ' + ' | '.join(row) + ' |')
     print(lines[-1], flush=True)
 
-  apply = jax.jit(inception.apply)
+  apply = jax.jit(inception.apply, compiler_options=options)
   images = jnp.asarray(np.random.default_rng(2).integers(
       0, 256, (args.batch, args.size, args.size, 3), np.uint8))
   whole = median_ms(lambda: apply(params, images), args.reps)

@@ -1,15 +1,18 @@
 """Throughput of the FID Inception-V3 on this machine: images/s and GFLOP/s at 299x299.
 
 Variants run alternated, rep by rep, so a load change on a shared machine hits them alike; the
-table gives medians. A variant is `impl` of `inception.apply` ('auto', 'xla' or 'im2col'), with
-`:batch_stem` for the stem run on the whole batch instead of image by image. FLOPs are 2 x the
+table gives medians. A variant is `impl` of `inception.apply` ('auto', 'xla', 'im2col' or
+'winograd') with options (`apply_kwargs`): `:batch_stem` for the stem run on the whole chunk
+instead of image by image, `:chunkN` for N images per step, `:no_winograd` for the per-layer
+choice without Winograd convs. FLOPs are 2 x the
 multiply-adds of the convolutions (11.42 G per image; XLA's cost analysis agrees conv by conv),
 set against a float32 matmul peak measured in the same process.
 
   PYTHONPATH=. python experiments/benchmarks/inception_speed.py \\
-      --variants=auto,auto:batch_stem --batch_sizes=50 --reps=5
+      --variants=auto,auto:chunk50,auto:no_winograd:chunk50 --batch_sizes=50 --reps=5
 """
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -28,9 +31,34 @@ def flops_per_image(params, size):
              for c in inception_profile.record_convs(params, size))
 
 
+def build(variant):
+  """'impl[:option...]' -> a jitted inception.apply. Options: batch_stem (the stem on the whole
+  chunk), chunkN (N images per step), no_winograd (pick_impl's choice without Winograd), ynn
+  (compiled with XLA:CPU's default YNNPACK fusions instead of COMPILER_OPTIONS)."""
+  impl, *options = variant.split(':')
+  kwargs = {'impl': impl}
+  compiler_options = inception.COMPILER_OPTIONS
+  for option in options:
+    if option == 'ynn':
+      compiler_options = None
+    elif option == 'batch_stem':
+      kwargs['stem_per_image'] = False
+    elif option.startswith('chunk'):
+      kwargs['chunk'] = int(option[len('chunk'):])
+    elif option == 'no_winograd':
+      def conv_fn(x, p, *, impl, stride=1, same=True, **kw):
+        if impl == 'auto':
+          impl = inception.pick_impl(p['kernel'].shape, stride, same, use_winograd=False)
+        return inception._conv(x, p, impl=impl, stride=stride, same=same, **kw)  # pylint: disable=protected-access
+      kwargs['conv_fn'] = conv_fn
+    else:
+      raise ValueError(f'unknown option {option!r} in {variant!r}')
+  return jax.jit(functools.partial(inception.apply, **kwargs), compiler_options=compiler_options)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument('--variants', default='auto,auto:batch_stem')
+  parser.add_argument('--variants', default='auto,auto:chunk50,auto:no_winograd:chunk50')
   parser.add_argument('--batch_sizes', default='50')
   parser.add_argument('--size', type=int, default=299)
   parser.add_argument('--reps', type=int, default=5)
@@ -49,9 +77,7 @@ def main():
         0, 256, (batch, args.size, args.size, args.channels), np.uint8))
     fns = {}
     for variant in args.variants.split(','):
-      impl, _, option = variant.partition(':')
-      fns[variant] = jax.jit(lambda p, x, impl=impl, option=option: inception.apply(
-          p, x, impl=impl, stem_per_image=option != 'batch_stem'))
+      fns[variant] = build(variant)
       jax.block_until_ready(fns[variant](params, images))  # compile
     rates = {v: [] for v in fns}
     for _ in range(args.reps):

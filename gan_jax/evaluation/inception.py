@@ -15,8 +15,10 @@ rounding; the reference test checks this):
     linear and the pool weights sum to one (count_include_pad=False), so
     avgpool(conv(x)) + b == avgpool(conv(x) + b); the pool then runs on 32..192 channels
     instead of 192..1280, and the conv joins the merged 1x1 above.
-Convs run as im2col + one `jnp.dot` in NHWC (see `_conv`): on XLA:CPU a plain dot gets much
-closer to the matmul peak than `lax.conv_general_dilated` does for these shapes.
+Convs run in NHWC as dots where XLA:CPU's dot gets much closer to the matmul peak than
+`lax.conv_general_dilated` does for these shapes (see `_conv`, `pick_impl`): 1x1 convs and the
+stride-2 reductions as im2col + one `jnp.dot`, the other stride-1 convs as Winograd tiles
+(`gan_jax.winograd`, 2.25-2.8x fewer multiply-adds), a few images at a time on CPU.
 """
 import functools
 import json
@@ -28,6 +30,7 @@ import numpy as np
 
 from gan_jax import data_dir
 from gan_jax import im2col
+from gan_jax import winograd
 
 WEIGHTS_FILE = 'inception_fid/inception_v3_fid.npz'
 META_FILE = 'inception_fid/inception_v3_fid_meta.json'
@@ -36,7 +39,11 @@ FEATURE_DIM = 2048
 # Full float32 for every conv and matmul: the default lets GPUs use TF32 and TPUs bf16 passes,
 # which move the features away from the TF reference (on CPU it changes nothing).
 PRECISION = jax.lax.Precision.HIGHEST
-CONV_IMPLS = ('xla', 'im2col')  # See `_conv`; 'auto' picks one per layer.
+CONV_IMPLS = ('xla', 'im2col', 'winograd')  # See `_conv`; 'auto' picks one per layer.
+CHUNK_IMAGES = 10  # Images per step on CPU; see `apply`.
+# Compile `apply` with these on CPU (jax.jit(..., compiler_options=...)): XLA:CPU's own dot and
+# conv kernels instead of its default YNNPACK fusions. Measured below (see inception_speed.py).
+COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,14 +143,17 @@ def load_inception_params(path=None):
 # ---------------------------------------------------------------------------------------------
 # Layers (NHWC).
 
-def pick_impl(kernel_shape, stride, same):
+def pick_impl(kernel_shape, stride, same, use_winograd=True):
   """Measured on XLA:CPU (2 cores; see experiments/benchmarks/inception_speed.py):
-  1x1 convs are plain matmuls; un-padded convs with a large patch (the stem's 80->192, the
-  stride-2 reductions) are ~2x faster as im2col + dot; XLA's own conv wins for the padded
-  stride-1 convs, where the im2col concatenate costs more than the matmul saves."""
+  1x1 convs are plain matmuls; every other stride-1 conv runs as Winograd F(2, k) tiles,
+  2.25-2.8x fewer multiply-adds as batched dots; of the rest, un-padded convs with a large
+  patch (the stride-2 reductions) are ~2x faster as im2col + dot than XLA's conv, which wins
+  for small patches. use_winograd=False: the choice without it, for comparison."""
   kh, kw, cin, _ = kernel_shape
   if kh == kw == 1 and stride == 1:
     return 'im2col'  # A 1x1 conv is one plain dot; nothing to concatenate.
+  if stride == 1 and use_winograd:
+    return 'winograd'
   if (stride > 1 or not same) and kh * kw * cin >= 512:
     return 'im2col'
   return 'xla'
@@ -153,15 +163,21 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   """Conv + bias (+ ReLU). 'same' zero-pads by k//2 per side, else no padding.
 
   impl: 'xla' (lax.conv_general_dilated), 'im2col' (taps concatenated along channels, one
-  jnp.dot), or 'auto' (per-layer choice, see `pick_impl`). All give the same result up to
-  float32 rounding.
+  jnp.dot), 'winograd' (`gan_jax.winograd`, stride-1 convs larger than 1x1; im2col otherwise)
+  or 'auto' (per-layer choice, see `pick_impl`). All give the same result up to float32
+  rounding.
   """
   kernel, bias = p['kernel'], p['bias']
   kh, kw, cin, cout = kernel.shape
   if impl == 'auto':
-    impl = pick_impl(kernel.shape, stride, same)
+    # Winograd's choice is measured on XLA:CPU only; GPU libraries pick their own algorithms.
+    impl = pick_impl(kernel.shape, stride, same, jax.default_backend() == 'cpu')
+  if impl == 'winograd' and (stride > 1 or kh * kw == 1):
+    impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
-  if impl == 'xla':
+  if impl == 'winograd':
+    y = winograd.conv(x, kernel, pads, precision=PRECISION)
+  elif impl == 'xla':
     y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads,
                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
                                      precision=PRECISION)
@@ -264,25 +280,31 @@ def _stem(params, x, conv):
   return _max_pool(x)
 
 
-def apply(params, images, *, impl='auto', stem_per_image=None, conv_fn=None):
+def apply(params, images, *, impl='auto', stem_per_image=None, chunk=None, conv_fn=None):
   """Inception forward pass: images (N, H, W, 3 or 1) in [0, 255] (uint8 or float) -> (N, 2048).
 
   One channel means grayscale tiled to RGB.
   Any input size >= 75 works; FID uses 299 x 299 (resize first, see `fid.py`). The final
   average pool covers the whole last feature map.
 
-  stem_per_image: run the stem one image at a time (lax.map); None: on CPU only. The stem's convs
-  have few channels on large maps (32-80 in, 147-149 wide), where XLA:CPU reaches 15-65 GFLOP/s
-  on a batch of 50 against 100-150 for the blocks' convs; one image's maps (2.8 MB per
-  149x149x32) stay near the core's cache: 7.9 vs 6.7 images/s (inception_speed.py). Same
-  arithmetic, same result. An accelerator would run the map as a serial loop, so it keeps the
-  batch.
+  chunk: images per step of a `lax.map` over the batch (the largest divisor of N up to it);
+  None: CHUNK_IMAGES on CPU, the whole batch elsewhere. On CPU the Winograd convs' tiles of a
+  few images stay in cache where a batch of 50's do not (inception_profile.md). An accelerator
+  would run the map as a serial loop.
+
+  stem_per_image: run the stem one image at a time (lax.map) within a chunk; None: on CPU only.
+  The stem's convs have few channels on large maps (32-80 in, 147-149 wide), where XLA:CPU
+  reached 15-65 GFLOP/s on a batch of 50 against 100-150 for the blocks' convs; one image's maps
+  (2.8 MB per 149x149x32) stay near the core's cache. Same arithmetic, same result.
 
   conv_fn: stands in for `_conv` (same signature), e.g. to record every conv's input shape
   (experiments/benchmarks/inception_profile.py).
   """
-  if stem_per_image is None:
-    stem_per_image = jax.default_backend() == 'cpu'
+  cpu = jax.default_backend() == 'cpu'
+  stem_per_image = cpu if stem_per_image is None else stem_per_image
+  n = images.shape[0]
+  chunk = min(n, (CHUNK_IMAGES if cpu else n) if chunk is None else chunk)
+  chunk = max(d for d in range(1, chunk + 1) if n % d == 0)
   conv_fn = conv_fn or _conv
   conv = lambda p, x, **kw: conv_fn(x, p, impl=impl, **kw)  # noqa: E731
   first = params['conv']
@@ -291,11 +313,23 @@ def apply(params, images, *, impl='auto', stem_per_image=None, conv_fn=None):
     # kernel over its input channels is exact and saves the tiling (and 2/3 of that conv).
     first = {'kernel': first['kernel'].sum(axis=2, keepdims=True), 'bias': first['bias']}
   stem_params = {**params, 'conv': first}
-  x = images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
-  if stem_per_image:
-    x = jax.lax.map(lambda image: _stem(stem_params, image[None], conv)[0], x)
-  else:
-    x = _stem(stem_params, x, conv)
+
+  def forward(images):
+    x = images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+    if stem_per_image:
+      x = jax.lax.map(lambda image: _stem(stem_params, image[None], conv)[0], x)
+    else:
+      x = _stem(stem_params, x, conv)
+    return _blocks(params, x, conv)
+
+  if chunk == n:
+    return forward(images)
+  out = jax.lax.map(forward, images.reshape(n // chunk, chunk, *images.shape[1:]))
+  return out.reshape(n, FEATURE_DIM)
+
+
+def _blocks(params, x, conv):
+  """The eleven blocks and the global average pool: (N, 35, 35, 192) -> (N, 2048)."""
   for b in ('mixed', 'mixed_1', 'mixed_2'):
     x = _block_a(x, params[b], conv)
   x = _block_b(x, params['mixed_3'], conv)
