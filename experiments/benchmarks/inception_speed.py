@@ -49,7 +49,8 @@ def build(variant):
       def conv_fn(x, p, *, impl, stride=1, same=True, **kw):
         if impl == 'auto':
           impl = inception.pick_impl(p['kernel'].shape, stride, same, use_winograd=False)
-        return inception._conv(x, p, impl=impl, stride=stride, same=same, **kw)  # pylint: disable=protected-access
+        return inception._conv(  # pylint: disable=protected-access
+            x, p, impl=impl, stride=stride, same=same, **kw)
       kwargs['conv_fn'] = conv_fn
     else:
       raise ValueError(f'unknown option {option!r} in {variant!r}')
