@@ -18,7 +18,7 @@ rounding; the reference test checks this):
 Convs run in NHWC as dots where XLA:CPU's dot gets much closer to the matmul peak than
 `lax.conv_general_dilated` does for these shapes (see `_conv`, `pick_impl`): 1x1 convs and the
 stride-2 reductions as im2col + one `jnp.dot`, the other stride-1 convs as Winograd tiles
-(`gan_jax.winograd`, 2.25-2.8x fewer multiply-adds), a few images at a time on CPU.
+(`gan_jax.winograd`, 1.5-2.6x fewer multiply-adds), a few images at a time on CPU.
 """
 import functools
 import json
@@ -147,7 +147,7 @@ def load_inception_params(path=None):
 def pick_impl(kernel_shape, stride, same, use_winograd=True):
   """Measured on XLA:CPU (2 cores; see experiments/benchmarks/inception_speed.py):
   1x1 convs are plain matmuls; every other stride-1 conv runs as Winograd F(2, k) tiles,
-  2.25-2.8x fewer multiply-adds as batched dots; of the rest, un-padded convs with a large
+  1.5-2.6x fewer multiply-adds as batched dots; of the rest, un-padded convs with a large
   patch (the stride-2 reductions) are ~2x faster as im2col + dot than XLA's conv, which wins
   for small patches. use_winograd=False: the choice without it, for comparison."""
   kh, kw, cin, _ = kernel_shape
