@@ -7,9 +7,9 @@ transform of the input into (a_h * a_w) planes of tiles, one batched matmul over
 runs 16 products per 4 outputs instead of 36, a 5x5 36 per 4 instead of 100, a 1x7 8 per 2
 instead of 14; what is left is dots, which XLA:CPU runs near its matmul peak.
 
-The transforms read and write every tile once and run at memory speed: alone, a conv on a
-batch of 50 ran up to 2x slower than on chunks of 5-10 images (Inception runs 10 images per
-step on CPU; experiments/benchmarks/inception_profile.md). Exact in real arithmetic; in
+The transforms read and write every tile once and run at memory speed, so a caller may keep
+the batch small enough for the tiles to stay in cache (Inception runs 10 images per step on
+CPU; experiments/benchmarks/inception_profile.md). Exact in real arithmetic; in
 float32 the error grows with the tile size m and the points below, so the default is m = 2
 (~1e-5 of the output's scale at 7 taps, 4e-5 for F(4, 3)).
 """

@@ -2,9 +2,9 @@
 
 Variants run alternated, rep by rep, so a load change on a shared machine hits them alike; the
 table gives medians. A variant is `impl` of `inception.apply` ('auto', 'xla', 'im2col' or
-'winograd') with options (`apply_kwargs`): `:batch_stem` for the stem run on the whole chunk
-instead of image by image, `:chunkN` for N images per step, `:no_winograd` for the per-layer
-choice without Winograd convs. FLOPs are 2 x the
+'winograd') with options (`build`): `:batch_stem` for the stem run on the whole chunk instead
+of image by image, `:chunkN` for N images per step, `:no_winograd` for the per-layer choice
+without Winograd convs, `:ynn` for XLA:CPU's default YNNPACK fusions. FLOPs are 2 x the
 multiply-adds of the convolutions (11.42 G per image; XLA's cost analysis agrees conv by conv),
 set against a float32 matmul peak measured in the same process.
 

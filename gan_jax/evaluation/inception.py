@@ -304,8 +304,9 @@ def apply(params, images, *, impl='auto', stem_per_image=None, chunk=None, conv_
   cpu = jax.default_backend() == 'cpu'
   stem_per_image = cpu if stem_per_image is None else stem_per_image
   n = images.shape[0]
-  chunk = min(n, (CHUNK_IMAGES if cpu else n) if chunk is None else chunk)
-  chunk = max(d for d in range(1, chunk + 1) if n % d == 0)
+  if chunk is None:
+    chunk = CHUNK_IMAGES if cpu else n
+  chunk = im2col.chunk_size(n, 1, chunk)  # The largest divisor of n up to `chunk`.
   conv_fn = conv_fn or _conv
   conv = lambda p, x, **kw: conv_fn(x, p, impl=impl, **kw)  # noqa: E731
   first = params['conv']
