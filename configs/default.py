@@ -112,6 +112,9 @@ def get_config():
   config.optim.decay_steps = 0
 
   config.parallel = 'pmap'  # 'pmap' or 'shard_map': the same step, two ways to run it.
+  # The kernels XLA:CPU compiles the train step to (gan_jax/xla_cpu.py): 'xla_convs' (XLA's own
+  # convolutions, YNNPACK's dots and reductions), 'ynnpack' (XLA:CPU's default) or 'xla'.
+  config.xla_cpu_kernels = 'xla_convs'
   config.log_every_steps = 100
   config.sample_every_steps = 1000
   config.checkpoint_every_steps = 1000

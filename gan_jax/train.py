@@ -30,6 +30,7 @@ from gan_jax import input_pipeline
 from gan_jax import steps
 from gan_jax import summary
 from gan_jax import validation
+from gan_jax import xla_cpu
 from gan_jax.models.layers import AXIS
 
 
@@ -58,13 +59,15 @@ def parallelize(config, devices=None):
   else:  # Host batches gain a leading (steps_per_call,) axis and metrics come back stacked.
     step_fn = steps.make_multi_step(config, per_call, axis_name=axis)
   batch_axis = 1 if per_call == 1 else 2  # (k, B, ...) or (steps_per_call, k, B, ...).
+  options = xla_cpu.step_options(config)  # XLA:CPU's own convolution kernels, on CPU.
   if config.parallel == 'pmap':
     # devices=None: the axis spans the devices of all processes, each process feeding its local
     # ones. Given devices (tests on one process) restrict it; local devices alone would leave
     # every process averaging over its own devices only.
     local = devices or jax.local_devices()
     n = len(local)
-    fn = jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+    fn = xla_cpu.compile_with(
+        jax.pmap(step_fn, axis_name=AXIS, devices=devices, donate_argnums=(0,)), options)
     split = lambda x: np.moveaxis(  # B -> (n, B / n), devices first.
         x.reshape(*x.shape[:batch_axis], n, -1, *x.shape[batch_axis + 1:]), batch_axis, 0)
     # The state goes in through an identity pmap over the same axis, so that it has the sharding
@@ -80,7 +83,8 @@ def parallelize(config, devices=None):
   # would already sum it over devices and the pmean would leave an n-times larger gradient.
   batch_spec = P(*[None] * batch_axis, AXIS)
   fn = jax.jit(jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), batch_spec),
-                             out_specs=(P(), P()), check_vma=False), donate_argnums=(0,))
+                             out_specs=(P(), P()), check_vma=False), donate_argnums=(0,),
+               compiler_options=options)
   state_sharding = jax.sharding.NamedSharding(mesh, P())
   batch_sharding = jax.sharding.NamedSharding(mesh, batch_spec)
   # From host values that every process holds: no device-to-device copy across hosts.

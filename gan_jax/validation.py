@@ -16,6 +16,7 @@ from gan_jax import info
 from gan_jax import losses
 from gan_jax import models
 from gan_jax import optimizers
+from gan_jax import xla_cpu
 from gan_jax.evaluation import inception
 
 ConfigError = errors.ConfigError
@@ -81,9 +82,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'{e} Set --config.optim.decay_steps.') from None
   choices = {'model': sorted(models.MODELS), 'loss': sorted(losses.LOSSES),
              'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
-             'optim.name': ['adam', 'sgd']}
+             'optim.name': ['adam', 'sgd'], 'xla_cpu_kernels': list(xla_cpu.KERNELS)}
   for key, allowed in choices.items():
-    value = config.optim.name if key == 'optim.name' else config[key]
+    # A config saved without xla_cpu_kernels gets the default, as xla_cpu.step_options reads it.
+    value = (config.optim.name if key == 'optim.name' else
+             config.get(key, 'xla_convs') if key == 'xla_cpu_kernels' else config[key])
     if value not in allowed:
       raise ConfigError(f'Unknown {key} {value!r}; set --config.{key} to one of {allowed}.')
   if config.model == 'dcgan':

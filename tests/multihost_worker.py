@@ -27,7 +27,10 @@ def main():
                          timeout_s=timeout_s)
   from configs import dcgan
   config = tiny(dcgan.get_config(), batch_size=16, num_d_steps=2, num_train_steps=int(num_steps),
-                log_every_steps=2, sample_every_steps=4, checkpoint_every_steps=4, parallel=parallel)
+                log_every_steps=2, sample_every_steps=4, checkpoint_every_steps=4, parallel=parallel,
+                # Multi-process runs keep XLA:CPU's default kernels (xla_cpu.step_options); so
+                # does the one-process reference, so that only the process layout differs.
+                xla_cpu_kernels='ynnpack')
   state = train.train_and_evaluate(config, workdir)
   params = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves((state.g_params,
                                                                       state.d_params))]

@@ -15,6 +15,7 @@ from gan_jax import data_dir
 from gan_jax import errors
 from gan_jax import input_pipeline
 from gan_jax import train
+from gan_jax import xla_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # configs/dcgan.py:runlocal, saving and sampling every 12 steps.
@@ -193,10 +194,12 @@ def test_batches_are_put_on_devices_one_step_ahead():
 
 
 @pytest.mark.parametrize('parallel', ['pmap', 'shard_map'])
-def test_the_step_compiles_once(tiny_config, parallel):
+@pytest.mark.parametrize('name', ['vanilla', 'dcgan'])
+def test_the_step_compiles_once(tiny_config, parallel, name):
   """The placed state has the sharding of the step's own outputs, so the second call reuses the
-  first call's program (under pmap, flax's replicate alone made it compile twice)."""
-  config = tiny_config('vanilla', parallel=parallel)
+  first call's program (under pmap, flax's replicate alone made it compile twice), also when
+  pmap's step is compiled with compiler options (xla_cpu.compile_with)."""
+  config = tiny_config(name, parallel=parallel)
   data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
   state = checkpoints.create_train_state(config, data_shape=data['image'].shape[1:],
                                          num_classes=0)
@@ -212,3 +215,34 @@ def test_the_step_compiles_once(tiny_config, parallel):
   finally:
     jax.monitoring.unregister_event_duration_listener(listener)
   assert len(lowered) == 1, lowered
+
+
+@pytest.mark.parametrize('parallel', ['pmap', 'shard_map'])
+def test_xla_convs_compute_the_ynnpack_step(tiny_config, parallel):
+  """The DCGAN step compiled with XLA's own convolution kernels (the default on CPU) and with
+  YNNPACK's: the same three steps to float32 rounding; the options change kernels, not math."""
+  runs = {}
+  for kernels in ('xla_convs', 'ynnpack'):
+    # Width 16: YNNPACK takes none of the tiny width-8 nets' convs, so both would compile alike.
+    config = tiny_config('dcgan', parallel=parallel, xla_cpu_kernels=kernels,
+                         **{'dcgan.width': 16})
+    data = input_pipeline.load_split(config.dataset, image_size=config.image_size)
+    state = checkpoints.create_train_state(config, data_shape=data['image'].shape[1:],
+                                           num_classes=0)
+    step, put_state, put_batch = train.parallelize(config, jax.devices()[:1])
+    pstate, batches = put_state(state), train.host_batches(config, data, 0)
+    losses = []
+    for _ in range(3):
+      pstate, metrics = step(pstate, put_batch(next(batches)))
+      losses.append([float(np.ravel(metrics[k])[0]) for k in ('d_loss', 'g_loss')])
+    final = jax.device_get(train.unreplicate(config, pstate))
+    runs[kernels] = losses, jax.tree.leaves((final.g_params, final.d_params))
+  (losses, params), (ynn_losses, ynn_params) = runs['xla_convs'], runs['ynnpack']
+  np.testing.assert_allclose(losses, ynn_losses, rtol=1e-5)
+  diff = np.concatenate([np.abs(a - b).ravel() for a, b in zip(params, ynn_params)])
+  assert diff.max() > 0  # The options took effect: two compilations, two roundings.
+  assert np.mean(diff > 1e-6) < 1e-2  # The bulk agrees to float32 rounding.
+  # Adam moves a param by up to ~its rate per step however small the gradient, so where a
+  # gradient near 0 rounds to the other sign a param may differ by up to ~2 rates per step.
+  lr = max(config.optim.g_lr, config.optim.d_lr)
+  assert diff.max() < 2 * 3 * lr, diff.max()

@@ -28,6 +28,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import xla_cpu  # pylint: disable=g-import-not-at-top
 from gan_jax.models import conv, layers  # pylint: disable=g-import-not-at-top
 from gan_jax.models.upsample import conv_transpose_dot_grad
 
@@ -90,13 +91,15 @@ def _random(shape, seed):
   return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32) * 0.1
 
 
-def jax_parts(fn, x_shape, w_shape):
-  """{'fwd', 'dx', 'dw'}: zero-argument callables, each one jitted computation."""
+def jax_parts(fn, x_shape, w_shape, options=None):
+  """{'fwd', 'dx', 'dw'}: zero-argument callables, each one jitted computation compiled with
+  `options` (the train step's: xla_cpu.KERNELS)."""
   x, w = _random(x_shape, 0), _random(w_shape, 1)
   g = _random(jax.eval_shape(fn, x, w).shape, 2)
-  fwd = jax.jit(fn)
-  dx = jax.jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w), x)[1](g)[0])
-  dw = jax.jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w), w)[1](g)[0])
+  jit = lambda f: jax.jit(f, compiler_options=options)  # noqa: E731
+  fwd = jit(fn)
+  dx = jit(lambda x, w, g: jax.vjp(lambda x: fn(x, w), x)[1](g)[0])
+  dw = jit(lambda x, w, g: jax.vjp(lambda w: fn(x, w), w)[1](g)[0])
   return {'fwd': lambda: fwd(x, w), 'dx': lambda: dx(x, w, g), 'dw': lambda: dw(x, w, g)}
 
 
@@ -161,18 +164,21 @@ def main():
   parser.add_argument('--batch', type=int, default=256)
   parser.add_argument('--reps', type=int, default=7)
   parser.add_argument('--out', default=None)
+  parser.add_argument('--kernels', default='xla_convs', choices=list(xla_cpu.KERNELS),
+                      help="XLA:CPU's kernels, as the train step's config.xla_cpu_kernels")
   args = parser.parse_args()
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(len(os.sched_getaffinity(0)))
   lines = [f'# DCGAN (28x28, width 64) per-layer profile, batch {args.batch}', '',
            f'jax {jax.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; '
-           f'median ms of {args.reps} alternated reps. ratio = torch ms / JAX ms (> 1: JAX '
-           'faster).', '',
+           f'median ms of {args.reps} alternated reps; JAX compiled with xla_cpu_kernels='
+           f'{args.kernels}. ratio = torch ms / JAX ms (> 1: JAX faster).', '',
            '| layer | part | JAX ms | torch ms | ratio |', '|---|---|---|---|---|']
   print('\n'.join(lines), flush=True)
   totals = {'jax': 0.0, 'torch': 0.0}
   for name, (fn, xs, ws) in jax_layers(args.batch).items():
-    j, t = jax_parts(fn, xs, ws), torch_parts(name.split(',')[0], args.batch)
+    j = jax_parts(fn, xs, ws, xla_cpu.KERNELS[args.kernels])
+    t = torch_parts(name.split(',')[0], args.batch)
     ms = alternate({**{('jax', k): j[k] for k in j},
                     **{('torch', k): t[k] for k in ('fwd', 'dx', 'dw')}}, args.reps)
     for part in ('fwd', 'dx', 'dw'):

@@ -51,6 +51,8 @@ NETS = {
     'dcgan_subpixel': ('dcgan', (28, 28, 1), {'dcgan.upsample_impl': 'subpixel'}),
     # D's strided convs with XLA's own backward, the CPU default before models.conv.
     'dcgan_xla_conv': ('dcgan', (28, 28, 1), {'dcgan.conv_impl': 'xla'}),
+    # The step compiled to YNNPACK's dot and conv kernels, XLA:CPU's default (gan_jax/xla_cpu.py).
+    'dcgan_ynnpack': ('dcgan', (28, 28, 1), {'xla_cpu_kernels': 'ynnpack'}),
     # The paper's 64x64 DCGAN on RGB (4 upsamplings, 512 maps at 4x4), as in PyTorch's example.
     'dcgan64': ('faces64', (64, 64, 3), {'dcgan.width': 64}),
     'dcgan64_subpixel': ('faces64', (64, 64, 3), {'dcgan.width': 64,
@@ -112,7 +114,7 @@ def jax_batch(shape, batch, lead=(1,), classes=0):
 
 def compile_step(config, shape, steps_per_call=0, unroll=True):
   """(compiled step, state, batch, lower s, compile s). steps_per_call=0: plain train_step."""
-  from gan_jax import steps  # pylint: disable=g-import-not-at-top
+  from gan_jax import steps, xla_cpu  # pylint: disable=g-import-not-at-top
   state = jax_state(config, shape)
   if steps_per_call:
     fn = steps.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
@@ -123,7 +125,8 @@ def compile_step(config, shape, steps_per_call=0, unroll=True):
   t0 = time.perf_counter()
   lowered = jax.jit(fn, donate_argnums=(0,)).lower(state, batch)
   t1 = time.perf_counter()
-  compiled = lowered.compile()
+  # The kernels the trainer compiles this config's step to (train.parallelize).
+  compiled = lowered.compile(compiler_options=xla_cpu.step_options(config))
   return compiled, state, batch, t1 - t0, time.perf_counter() - t1
 
 
@@ -437,7 +440,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   csv = lambda kind: (lambda s: [kind(x) for x in s.split(',') if x])
   parser.add_argument('--nets', type=csv(str),
-                      default=['dcgan', 'dcgan_xla_conv', 'dcgan_seed32', 'vanilla'])
+                      default=['dcgan', 'dcgan_ynnpack', 'dcgan_xla_conv', 'dcgan_seed32', 'vanilla'])
   parser.add_argument('--batches', type=csv(int), default=[64, 256])
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--rep_seconds', type=float, default=1.0)

@@ -31,6 +31,7 @@ import numpy as np
 from gan_jax import data_dir
 from gan_jax import im2col
 from gan_jax import winograd
+from gan_jax import xla_cpu
 
 WEIGHTS_FILE = 'inception_fid/inception_v3_fid.npz'
 META_FILE = 'inception_fid/inception_v3_fid_meta.json'
@@ -44,7 +45,7 @@ CHUNK_IMAGES = 10  # Images per step on CPU; see `apply`.
 # Compile `apply` with these on CPU (jax.jit(..., compiler_options=...)): XLA:CPU's own dot and
 # conv kernels instead of its default YNNPACK fusions, 15.8 against 13.7 images/s on 2 AVX2
 # cores (experiments/benchmarks/inception_profile.md).
-COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
+COMPILER_OPTIONS = xla_cpu.XLA_KERNELS
 
 
 # ---------------------------------------------------------------------------------------------
