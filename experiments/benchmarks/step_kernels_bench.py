@@ -4,8 +4,8 @@ convolutions, dots and reductions ('ynnpack', XLA:CPU's default), or none of YNN
 per config and batch. The compilations of a config run in one process, alternated rep by rep
 (gan_step_bench.alternate), state donated, one device, grayscale data; medians of ms per step.
 
-  python experiments/benchmarks/step_kernels_bench.py --batches=64,256 --reps=7 \\
-      --configs=configs/sota.py:clusters=30,configs/dcgan.py,configs/dcgan_seed32.py,configs/vanilla.py
+  python experiments/benchmarks/step_kernels_bench.py --batches=64,256 --reps=7
+  python experiments/benchmarks/step_kernels_bench.py --configs=configs/dcgan.py --batches=64
 """
 import argparse
 import os
