@@ -4,7 +4,8 @@ Variants run alternated, rep by rep, so a load change on a shared machine hits t
 table gives medians. A variant is `impl` of `inception.apply` ('auto', 'xla', 'im2col' or
 'winograd') with options (`build`): `:batch_stem` for the stem run on the whole chunk instead
 of image by image, `:chunkN` for N images per step, `:no_winograd` for the per-layer choice
-without Winograd convs, `:ynn` for XLA:CPU's default YNNPACK fusions. FLOPs are 2 x the
+without Winograd convs, `:ynn` for XLA:CPU's default YNNPACK fusions, `:xla_convs` for the
+train step's compilation (YNNPACK's dots and reductions). FLOPs are 2 x the
 multiply-adds of the convolutions (11.42 G per image; XLA's cost analysis agrees conv by conv),
 set against a float32 matmul peak measured in the same process.
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from experiments.benchmarks import gan_step_bench
 from experiments.benchmarks import inception_profile
+from gan_jax import xla_cpu
 from gan_jax.evaluation import inception
 
 
@@ -34,13 +36,16 @@ def flops_per_image(params, size):
 def build(variant):
   """'impl[:option...]' -> a jitted inception.apply. Options: batch_stem (the stem on the whole
   chunk), chunkN (N images per step), no_winograd (pick_impl's choice without Winograd), ynn
-  (compiled with XLA:CPU's default YNNPACK fusions instead of COMPILER_OPTIONS)."""
+  (compiled with XLA:CPU's default YNNPACK fusions instead of COMPILER_OPTIONS), xla_convs (with
+  the train step's default, YNNPACK's dots and reductions: gan_jax/xla_cpu.py)."""
   impl, *options = variant.split(':')
   kwargs = {'impl': impl}
   compiler_options = inception.COMPILER_OPTIONS
   for option in options:
     if option == 'ynn':
       compiler_options = None
+    elif option == 'xla_convs':
+      compiler_options = xla_cpu.XLA_CONVS
     elif option == 'batch_stem':
       kwargs['stem_per_image'] = False
     elif option.startswith('chunk'):

@@ -61,7 +61,7 @@ def _features_batch(params, images):
 @functools.cache
 def _jitted_features():
   # On CPU compiled with XLA's own kernels (inception.COMPILER_OPTIONS), which run it faster
-  # than the default YNNPACK fusions; the train step keeps the defaults.
+  # than the default YNNPACK fusions (the train step takes its own: gan_jax/xla_cpu.py).
   options = inception.COMPILER_OPTIONS if jax.default_backend() == 'cpu' else None
   return jax.jit(_features_batch, compiler_options=options)
 
