@@ -84,9 +84,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
              'parallel': ['pmap', 'shard_map'], 'prior': ['normal', 'uniform'],
              'optim.name': ['adam', 'sgd'], 'xla_cpu_kernels': list(xla_cpu.KERNELS)}
   for key, allowed in choices.items():
-    # A config saved without xla_cpu_kernels gets the default, as xla_cpu.step_options reads it.
-    value = (config.optim.name if key == 'optim.name' else
-             config.get(key, 'xla_convs') if key == 'xla_cpu_kernels' else config[key])
+    value = config.optim.name if key == 'optim.name' else config[key]
     if value not in allowed:
       raise ConfigError(f'Unknown {key} {value!r}; set --config.{key} to one of {allowed}.')
   if config.model == 'dcgan':

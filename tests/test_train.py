@@ -15,7 +15,6 @@ from gan_jax import data_dir
 from gan_jax import errors
 from gan_jax import input_pipeline
 from gan_jax import train
-from gan_jax import xla_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # configs/dcgan.py:runlocal, saving and sampling every 12 steps.

@@ -17,18 +17,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
 import jax
 
-from gan_jax import steps, sweep, xla_cpu
+from gan_jax import sweep, xla_cpu
 
 
 def runner(config, kernels):
   config = config.copy_and_resolve_references()
   config.xla_cpu_kernels = kernels
-  shape = (config.image_size, config.image_size, 1)
-  state = gan_step_bench.jax_state(config, shape)
-  batch = gan_step_bench.jax_batch(shape, config.batch_size,
-                                   classes=gan_step_bench.num_classes(config))
-  fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
-  compiled = fn.lower(state, batch).compile(compiler_options=xla_cpu.step_options(config))
+  # Compiled with xla_cpu.step_options(config), as the trainer compiles it.
+  compiled, state, batch, _, _ = gan_step_bench.compile_step(
+      config, (config.image_size, config.image_size, 1))
   return gan_step_bench.jax_runner(compiled, state, batch)
 
 
