@@ -1,7 +1,8 @@
 """The conditional DCGAN's train step with D's one-hot label planes as one map per class
 (`models.conv.constant_planes`, the default) against the conv of the concatenated planes, and the
 unconditional step: 28x28 nets of configs/sota.py, batch 64, jitted with the state donated,
-one device. Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
+one device, compiled to the kernels the trainer uses (`--kernels`, config.xla_cpu_kernels).
+Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
 Not a test; run e.g.
 
   python experiments/benchmarks/label_planes_bench.py --classes=10,30 --reps=3 --target_s=2
@@ -15,12 +16,13 @@ import jax
 import jax.numpy as jnp
 
 from configs import sota
-from gan_jax import checkpoints, steps
+from gan_jax import checkpoints, steps, xla_cpu
 from gan_jax.models import conv
 
 
-def make_step(num_classes: int, batch: int):
+def make_step(num_classes: int, batch: int, kernels: str):
   config = sota.get_config()
+  config.xla_cpu_kernels = kernels
   config.clusters = num_classes  # Labels of their own: no data set needed.
   state = checkpoints.create_train_state(config, data_shape=(28, 28, 1),
                                          num_classes=num_classes, axis_name=None)
@@ -30,7 +32,8 @@ def make_step(num_classes: int, batch: int):
     data['label'] = (jnp.arange(batch) % num_classes)[None]
   state = jax.tree.map(jnp.copy, state)  # EMA params alias G's: no buffer donated twice.
   fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
-  return gan_step_bench.jax_runner(fn.lower(state, data).compile(), state, data)
+  compiled = fn.lower(state, data).compile(compiler_options=xla_cpu.step_options(config))
+  return gan_step_bench.jax_runner(compiled, state, data)
 
 
 def main():
@@ -39,15 +42,17 @@ def main():
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--target_s', type=float, default=2.0, help='seconds per rep')
+  parser.add_argument('--kernels', default='xla_convs', choices=list(xla_cpu.KERNELS),
+                      help="XLA:CPU's kernels, as the train step's config.xla_cpu_kernels")
   args = parser.parse_args()
-  variants = {'unconditional': make_step(0, args.batch)}
+  variants = {'unconditional': make_step(0, args.batch, args.kernels)}
   for k in (int(c) for c in args.classes.split(',')):
-    variants[f'{k} classes, per-class maps'] = make_step(k, args.batch)
+    variants[f'{k} classes, per-class maps'] = make_step(k, args.batch, args.kernels)
     with mock.patch.object(conv, 'constant_planes', lambda channels, fn: fn):
-      variants[f'{k} classes, concatenated planes'] = make_step(k, args.batch)
+      variants[f'{k} classes, concatenated planes'] = make_step(k, args.batch, args.kernels)
   times, counts = gan_step_bench.alternate(variants, args.reps, args.target_s)
-  print(f'batch {args.batch}, {jax.device_count()} device(s), median of {args.reps} reps of '
-        f'~{args.target_s} s\n\n| variant | ms per step | steps per rep |\n|---|---|---|')
+  print(f'batch {args.batch}, {jax.device_count()} device(s), xla_cpu_kernels={args.kernels}, '
+        f'median of {args.reps} reps of ~{args.target_s} s\n\n| variant | ms per step | steps per rep |\n|---|---|---|')
   for name, ts in times.items():
     print(f'| {name} | {1e3 * statistics.median(ts):.1f} | {counts[name]} |')
 
