@@ -1,8 +1,8 @@
 """The conditional DCGAN's train step with D's one-hot label planes as one map per class
 (`models.conv.constant_planes`, the default) against the conv of the concatenated planes, and the
-unconditional step: 28x28 nets of configs/sota.py, batch 64, jitted with the state donated,
-one device, compiled to the kernels the trainer uses (`--kernels`, config.xla_cpu_kernels).
-Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
+unconditional step: 28x28 nets of configs/sota.py, batch 64, built by gan_step_bench.compile_step
+(state donated, one device, the kernels the trainer compiles to: `--kernels`,
+config.xla_cpu_kernels). Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
 Not a test; run e.g.
 
   python experiments/benchmarks/label_planes_bench.py --classes=10,30 --reps=3 --target_s=2
@@ -13,10 +13,9 @@ from unittest import mock
 
 import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
 import jax
-import jax.numpy as jnp
 
 from configs import sota
-from gan_jax import checkpoints, steps, xla_cpu
+from gan_jax import xla_cpu
 from gan_jax.models import conv
 
 
@@ -24,15 +23,9 @@ def make_step(num_classes: int, batch: int, kernels: str):
   config = sota.get_config()
   config.xla_cpu_kernels = kernels
   config.clusters = num_classes  # Labels of their own: no data set needed.
-  state = checkpoints.create_train_state(config, data_shape=(28, 28, 1),
-                                         num_classes=num_classes, axis_name=None)
-  data = {'image': jnp.zeros((1, batch, 28, 28, 1))}
-  if num_classes:
-    state = state.replace(label_probs=jnp.full(num_classes, 1 / num_classes))
-    data['label'] = (jnp.arange(batch) % num_classes)[None]
-  state = jax.tree.map(jnp.copy, state)  # EMA params alias G's: no buffer donated twice.
-  fn = jax.jit(steps.make_train_step(config, axis_name=None), donate_argnums=(0,))
-  compiled = fn.lower(state, data).compile(compiler_options=xla_cpu.step_options(config))
+  config.batch_size = batch
+  # Compiled with xla_cpu.step_options(config), as the trainer compiles it.
+  compiled, state, data, _, _ = gan_step_bench.compile_step(config, (28, 28, 1))
   return gan_step_bench.jax_runner(compiled, state, data)
 
 
@@ -52,7 +45,8 @@ def main():
       variants[f'{k} classes, concatenated planes'] = make_step(k, args.batch, args.kernels)
   times, counts = gan_step_bench.alternate(variants, args.reps, args.target_s)
   print(f'batch {args.batch}, {jax.device_count()} device(s), xla_cpu_kernels={args.kernels}, '
-        f'median of {args.reps} reps of ~{args.target_s} s\n\n| variant | ms per step | steps per rep |\n|---|---|---|')
+        f'median of {args.reps} reps of ~{args.target_s} s\n\n'
+        '| variant | ms per step | steps per rep |\n|---|---|---|')
   for name, ts in times.items():
     print(f'| {name} | {1e3 * statistics.median(ts):.1f} | {counts[name]} |')
 
