@@ -2,7 +2,8 @@
 (`models.conv.constant_planes`, the default) against the conv of the concatenated planes, and the
 unconditional step: 28x28 nets of configs/sota.py, batch 64, built by gan_step_bench.compile_step
 (state donated, one device, the kernels the trainer compiles to: `--kernels`,
-config.xla_cpu_kernels). Variants alternate rep by rep (gan_step_bench.alternate); medians of ms per step.
+config.xla_cpu_kernels). Variants alternate rep by rep (gan_step_bench.alternate); medians of
+ms per step.
 Not a test; run e.g.
 
   python experiments/benchmarks/label_planes_bench.py --classes=10,30 --reps=3 --target_s=2
