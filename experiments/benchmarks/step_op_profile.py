@@ -2,10 +2,15 @@
 own `steps.train_step` (jitted, state donated), each XLA op's time summed over the traced steps
 and matched to its HLO instruction (shape, and the source op it came from).
 
-XLA:CPU runs a step's ops one after another, each on its own threads; the trace gives each op's
-wall time, so the rows add up to about the step. "part" groups ops by where they come from: a
-net's layer (forward `fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers'
-updates, the EMA of G, the logged norms and losses).
+XLA:CPU runs a step's ops in dependency order on its threads, and most ops' trace events span
+their work. XLA's own convolutions (the train step's kernels, gan_jax/xla_cpu.py) do not: their
+event is the launch, the work runs on Eigen's pool after it, and the executor meanwhile runs the
+small independent ops it can, then waits. So a stretch of a step in which no op runs is
+counted to the convolution launched last (before any, to the op that ended last), and the rows
+add up to the traced step (a little more where ops overlap on the two threads); the time
+between two steps (the host's dispatch) is a row of its own. "part" groups ops by where they come from: a net's layer
+(forward `fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers' updates, the
+EMA of G, the logged norms and losses).
 
   python experiments/benchmarks/step_op_profile.py --config=configs/sota.py:infogan
   python experiments/benchmarks/step_op_profile.py --config=configs/dcgan.py --batch=256 --top=25 \\
@@ -28,6 +33,10 @@ import jax
 
 from gan_jax import sweep
 
+# The row of the time between the traced steps' ops (the host's dispatch of the next step).
+BETWEEN_STEPS = 'between steps'
+# The event of XLA:CPU's runtime that spans one whole execution of the step.
+_STEP = 'ThunkExecutor::Execute (wait for completion)'
 # Trace lines of the XLA:CPU runtime that are scheduling, not an op's work.
 _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
 
@@ -66,6 +75,7 @@ def op_times(compiled, state, batch, num_steps):
   # On a GPU the kernels lie on the device plane's stream lines, each with its HLO op as a stat;
   # on the CPU the ops are events of the host's XLA threads.
   gpu = any(p.name.startswith('/device:GPU') for p in profile.planes)
+  events, steps = [], []
   for plane in profile.planes:
     for line in plane.lines:
       if gpu and not (plane.name.startswith('/device:GPU:0') and line.name.startswith('Stream')):
@@ -74,13 +84,48 @@ def op_times(compiled, state, batch, num_steps):
         continue
       for event in line.events:
         name = dict(event.stats).get('hlo_op', event.name) if gpu else event.name
+        if name.startswith(_STEP):
+          steps.append((event.start_ns, event.start_ns + event.duration_ns))
         if not name.startswith(_NOT_OPS):
           totals[name] += event.duration_ns * 1e-9 / num_steps
+          events.append((event.start_ns, event.start_ns + event.duration_ns, name))
+  if not gpu:
+    for name, seconds in idle_times(sorted(events), sorted(steps)).items():
+      totals[name] += seconds / num_steps
   return totals, wall
+
+
+def idle_times(events, steps):
+  """{op name or BETWEEN_STEPS: seconds} of the stretches in which no op's event runs: within the
+  steps, counted to the convolution launched last (before the first one, to the op that ended
+  last); outside every step's execution, to BETWEEN_STEPS.
+
+  events: (start ns, end ns, op name), sorted; steps: each execution's (start ns, end ns). A step
+  can start its first ops while the one before it finishes, hence one pass over all events.
+  """
+  def inside(lo, hi):  # ns of [lo, hi) within some step's execution (all, if none was traced)
+    if not steps:
+      return hi - lo
+    return min(hi - lo, sum(max(0, min(hi, b) - max(lo, a)) for a, b in steps))
+
+  idle = collections.Counter()
+  last_end, last_op, last_conv = events[0][1], events[0][2], None
+  for start, end, name in events:
+    if start > last_end:
+      busy = inside(last_end, start)
+      idle[last_conv or last_op] += busy * 1e-9
+      idle[BETWEEN_STEPS] += (start - last_end - busy) * 1e-9
+    if end >= last_end:
+      last_end, last_op = end, name
+    if name.startswith(('convolution', 'conv_general_dilated')):  # Not 'convert_...'.
+      last_conv = name
+  return idle
 
 
 def describe(hlo_text, name):
   """(shape, source op, part) of the HLO instruction `name`."""
+  if name == BETWEEN_STEPS:
+    return '', '', BETWEEN_STEPS
   m = re.search(r'\n\s*(?:ROOT )?%' + re.escape(name) + r' = (\S+) ([^\n]*)', hlo_text)
   if not m:
     return '', '', 'other'
@@ -116,7 +161,7 @@ def main():
   lines = [f'# Ops of one train step: `{args.config}`, batch {batch["image"].shape[1]}', '',
            f'jax {jax.__version__} ({jax.default_backend()}), {len(os.sched_getaffinity(0))} '
            f'cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")}. {args.steps} traced steps: '
-           f'{wall * 1e3:.1f} ms per step (traced), ops summed {summed * 1e3:.1f} ms; '
+           f'{wall * 1e3:.1f} ms per step (traced), the rows add up to {summed * 1e3:.1f} ms; '
            f'{cost.get("flops", 0) / 1e9:.2f} GFLOP per step (XLA cost analysis).', '',
            '| part | ms/step | % |', '|---|---|---|']
   parts = collections.Counter()
