@@ -2,15 +2,15 @@
 own `steps.train_step` (jitted, state donated), each XLA op's time summed over the traced steps
 and matched to its HLO instruction (shape, and the source op it came from).
 
-XLA:CPU runs a step's ops in dependency order on its threads, and most ops' trace events span
-their work. XLA's own convolutions (the train step's kernels, gan_jax/xla_cpu.py) do not: their
-event is the launch, the work runs on Eigen's pool after it, and the executor meanwhile runs the
-small independent ops it can, then waits. So a stretch of a step in which no op runs is
-counted to the convolution launched last (before any, to the op that ended last), and the rows
-add up to the traced step (a little more where ops overlap on the two threads); the time
-between two steps (the host's dispatch) is a row of its own. "part" groups ops by where they come from: a net's layer
-(forward `fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers' updates, the
-EMA of G, the logged norms and losses).
+XLA:CPU runs a step's ops in dependency order on its threads, and most ops' trace events span their
+work. XLA's own convolutions (the train step's kernels, gan_jax/xla_cpu.py) do not: their event is
+the launch, the work runs on Eigen's pool after it, and the executor meanwhile runs the small
+independent ops it can, then waits. So a stretch of a step in which no op runs is counted to the
+convolution launched last (before any, to the op that ended last), and the rows add up to the traced
+step (a little more where ops overlap on the two threads); the time between two steps (the host's
+dispatch) is a row of its own. "part" groups ops by where they come from: a net's layer (forward
+`fwd`, or in a VJP `bwd`), or the code outside both nets (the optimisers' updates, the EMA of G, the
+logged norms and losses).
 
   python experiments/benchmarks/step_op_profile.py --config=configs/sota.py:infogan
   python experiments/benchmarks/step_op_profile.py --config=configs/dcgan.py --batch=256 --top=25 \\
