@@ -36,8 +36,9 @@ def main():
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--reps', type=int, default=5)
   parser.add_argument('--target_s', type=float, default=2.0, help='seconds per rep')
-  parser.add_argument('--kernels', default='xla_convs', choices=list(xla_cpu.KERNELS),
-                      help="XLA:CPU's kernels, as the train step's config.xla_cpu_kernels")
+  parser.add_argument('--kernels', default=sota.get_config().xla_cpu_kernels,
+                      choices=list(xla_cpu.KERNELS),
+                      help="XLA:CPU's kernels; default: the config's, as the trainer compiles")
   args = parser.parse_args()
   variants = {'unconditional': make_step(0, args.batch, args.kernels)}
   for k in (int(c) for c in args.classes.split(',')):
