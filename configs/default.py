@@ -64,6 +64,9 @@ def get_config():
   # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.
   config.loss = 'non_saturating'
   config.num_d_steps = 1  # k in Algorithm 1.
+  # True: G's update learns from the last D update's latents and fakes (PyTorch's DCGAN example)
+  # and reuses their forward pass, one G forward fewer per step; False: fresh ones (Algorithm 1).
+  config.reuse_fakes = False
   config.r1_gamma = 0.0  # > 0: R1 penalty (gamma / 2) E|grad_x D(x)|^2 on real data (Mescheder).
   config.gp_lambda = 0.0  # > 0: WGAN-GP's gradient penalty (Gulrajani et al.: 10); D without BN.
   # DiffAugment (Zhao et al. 2020) on every image D sees: comma-separated 'color', 'translation',
@@ -97,7 +100,7 @@ def get_config():
   config.info.continuous_weight = 0.1  # lambda of the continuous codes' squared error.
   config.batch_size = 64  # Global batch, split over all devices of all processes.
   config.num_train_steps = 10_000  # Generator updates.
-  # Train steps per host call (steps.make_multi_step, unrolled): pays dispatch and the host's
+  # Train steps per host call (multi_step.make_multi_step, unrolled): pays dispatch and the host's
   # loop once per call, for accelerators; no gain on CPU. The loop's cadences (log, sample,
   # checkpoint, eval, num_train_steps) must be multiples of it.
   config.steps_per_call = 1

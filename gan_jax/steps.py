@@ -10,7 +10,7 @@ sub-step. Latents and labels are drawn for the global batch and sliced per devic
 `layers.global_rows`), again so that 1 and 8 devices compute the same numbers.
 """
 import functools
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -170,10 +170,32 @@ def _step_rng(state: GANState) -> jax.Array:
   return jax.random.fold_in(state.rng, state.step)
 
 
+class Fakes(NamedTuple):
+  """One forward pass of G shared by D's update and G's (`train_step(reuse_fakes=True)`)."""
+  z: jax.Array
+  labels: Optional[jax.Array]
+  images: jax.Array
+  g_batch_stats: Any  # G's statistics updated by this pass, as g_step's own pass updates them.
+  pullback: Any  # d images -> (d g_params,): jax.vjp of the pass.
+
+
+def draw_fakes(state: GANState, batch: Batch, rng: jax.Array,
+               axis_name: Optional[str] = None) -> Fakes:
+  """The latents and fakes d_step draws with `rng`, G's pass kept for G's gradient."""
+  z_rng, g_rng = jax.random.split(rng, 4)[:2]  # d_step's split.
+  z = _latents(state, z_rng, batch['image'].shape[0], axis_name)
+  labels = batch.get('label')
+  images, pullback, stats = jax.vjp(
+      lambda p: generate(state.replace(g_params=p), z, labels, train=True, rng=g_rng),
+      state.g_params, has_aux=True)
+  return Fakes(z, labels, images, stats, pullback)
+
+
 def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
            augment: str = '', info: info_lib.Info = info_lib.Info(),
            consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
+           fakes: Optional[Fakes] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
@@ -191,6 +213,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   Q head (and the layers it shares with D) beside D's loss; adds its metrics.
   `consistency` (off by default): CR-GAN's / bCR's penalty on D's logits moving under a small
   translation of the real and / or fake images (gan_jax/consistency.py).
+  `fakes`: `draw_fakes(state, batch, rng)`, G's pass done by the caller (the same images).
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
@@ -198,10 +221,13 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   # Keys of the options come from fold_in, so that turning one on changes no other draw.
   aug_rng, gp_rng, cr_rng = (jax.random.fold_in(rng, i) for i in (4, 5, 6))
   real, labels = batch['image'], batch.get('label')
-  z = _latents(state, z_rng, real.shape[0], axis_name)
-  # Fakes come from G in training mode (as in the reference implementations); G's running
-  # statistics are updated by the generator step only.
-  fake, _ = generate(state, z, labels, train=True, rng=g_rng)
+  if fakes is None:
+    z = _latents(state, z_rng, real.shape[0], axis_name)
+    # Fakes come from G in training mode (as in the reference implementations); G's running
+    # statistics are updated by the generator step only.
+    fake, _ = generate(state, z, labels, train=True, rng=g_rng)
+  else:
+    z, fake = fakes.z, fakes.images
   fake = jax.lax.stop_gradient(fake)
   if augment:  # Static. Real and fake get their own draws: the policy is random per image.
     real_aug_rng, fake_aug_rng = jax.random.split(aug_rng)
@@ -270,6 +296,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
 def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            top_k: losses.TopK = losses.TopK(), augment: str = '',
            info: info_lib.Info = info_lib.Info(), rng: Optional[jax.Array] = None,
+           fakes: Optional[Fakes] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One generator update against the current D. `batch` only sets this device's batch size.
 
@@ -277,19 +304,24 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   it adds the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment
   policy of d_step, so that G is judged on what D was trained on; its gradient flows through it.
   `info`: InfoGAN's term of d_step, here minimised by G (Q held fixed): G learns to make its
-  codes legible.
+  codes legible. `fakes` (from `draw_fakes`, by D's step with this G): G learns from those
+  latents, labels and images, pulling D's gradient back through their pass, instead of a pass of
+  its own on fresh ones: the update of g_step on `fakes.z` and `fakes.labels`, one G forward
+  fewer.
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
   z_rng, y_rng, g_rng, d_rng = jax.random.split(rng, 4)
   aug_rng = jax.random.fold_in(rng, 4)  # As in d_step: the default draws stay as they were.
   local_num = batch['image'].shape[0]
-  z = _latents(state, z_rng, local_num, axis_name)
-  labels = _random_labels(state, y_rng, local_num, axis_name)
+  if fakes is None:
+    z = _latents(state, z_rng, local_num, axis_name)
+    labels = _random_labels(state, y_rng, local_num, axis_name)
+  else:
+    z, labels = fakes.z, fakes.labels
   loss_of_logits = losses.LOSSES[loss][1]
 
-  def loss_fn(g_params):
-    fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True, rng=g_rng)
+  def loss_of_fakes(fake):
     if augment:  # Static.
       fake = diff_augment.diff_augment(fake, aug_rng, augment, axis_name=axis_name)
     # D in training mode, as in its own step; its statistics' update is D's step's business.
@@ -300,10 +332,19 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     if top_k.on:  # Static: the plain mean unless asked for.
       weights, kept = losses.top_k_weights(fake_logits, top_k.fraction(state.step), axis_name)
     value = loss_of_logits(fake_logits=fake_logits, weights=weights) + info_value
-    return value, (fake_logits, g_stats, kept, info_metrics)
+    return value, (fake_logits, kept, info_metrics)
 
-  (loss, (fake_logits, g_stats, kept, info_metrics)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.g_params)
+  if fakes is None:
+    def loss_fn(g_params):
+      fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True,
+                               rng=g_rng)
+      value, aux = loss_of_fakes(fake)
+      return value, (aux, g_stats)
+    (loss, (aux, g_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+  else:
+    (loss, aux), cotangent = jax.value_and_grad(loss_of_fakes, has_aux=True)(fakes.images)
+    grads, g_stats = fakes.pullback(cotangent)[0], fakes.g_batch_stats
+  fake_logits, kept, info_metrics = aux
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
@@ -322,6 +363,7 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                top_k: losses.TopK = losses.TopK(), augment: str = '',
                info: info_lib.Info = info_lib.Info(), ema_average: ema.EMA = ema.EMA(),
                consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
+               reuse_fakes: bool = False,
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update, then G's moving average (when `ema_average` is on).
@@ -329,21 +371,27 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
   Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
   losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`, `consistency`: see d_step;
-  `top_k`: see g_step.
+  `top_k`: see g_step. `reuse_fakes`: G's update learns from the last D update's latents and
+  fakes (as PyTorch's DCGAN example does) and reuses their forward pass, instead of a fresh draw
+  (Algorithm 1): one G forward fewer per step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
   # while loop ran ~10x slower (1.0 s vs 0.09 s for the 28x28 DCGAN step, k = 1, jax 0.10.2).
-  d_metrics = []
+  d_metrics, fakes = [], None
   for i in range(num_d_steps):
     sub_batch = jax.tree.map(lambda x, i=i: x[i], batch)
-    state, m = d_step(state, sub_batch, loss=loss, rng=jax.random.fold_in(rng, i),
-                      r1_gamma=r1_gamma, gp_lambda=gp_lambda, augment=augment, info=info,
-                      consistency=consistency, axis_name=axis_name)
+    d_rng = jax.random.fold_in(rng, i)
+    if reuse_fakes and i == num_d_steps - 1:  # Static.
+      fakes = draw_fakes(state, sub_batch, d_rng, axis_name)
+    state, m = d_step(state, sub_batch, loss=loss, rng=d_rng, r1_gamma=r1_gamma,
+                      gp_lambda=gp_lambda, augment=augment, info=info, consistency=consistency,
+                      fakes=fakes, axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment, info=info,
-                            rng=jax.random.fold_in(rng, num_d_steps), axis_name=axis_name)
+                            rng=jax.random.fold_in(rng, num_d_steps), fakes=fakes,
+                            axis_name=axis_name)
   if ema_average.on:  # Static.
     state = state.replace(g_ema_params=ema_average.update(state.g_ema_params, state.g_params,
                                                           state.step))
@@ -360,39 +408,5 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS):
                            gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),
                            augment=config.get('augment', ''), info=info_lib.of_config(config),
                            ema_average=ema.of_config(config),
-                           consistency=consistency_lib.of_config(config), axis_name=axis_name)
-
-
-def multi_step(state: GANState, batches: Batch, *, steps_per_call: int, unroll: bool = True,
-               **train_step_kwargs) -> Tuple[GANState, Metrics]:
-  """`steps_per_call` train_steps in one host call, to pay dispatch and host sync once per call.
-
-  `batches` leaves have a leading axis of size `steps_per_call` before train_step's k axis:
-  `batches['image']` is (steps_per_call, k, B, ...). Metrics come back stacked, (steps_per_call,).
-  `unroll=False` uses lax.scan instead (smaller program, faster compile) for measuring it; see
-  make_multi_step for why the default is the unrolled loop.
-  """
-  step = functools.partial(train_step, **train_step_kwargs)
-  if not unroll:
-    return jax.lax.scan(step, state, batches)
-  metrics = []
-  for i in range(steps_per_call):
-    state, m = step(state, jax.tree.map(lambda x, i=i: x[i], batches))
-    metrics.append(m)
-  return state, jax.tree.map(lambda *v: jnp.stack(v), *metrics)
-
-
-def make_multi_step(config, steps_per_call: int, *, axis_name: Optional[str] = AXIS,
-                    unroll: bool = True):
-  """`multi_step` with the config's static choices bound, like make_train_step.
-
-  Unrolled by default, like train_step's k loop: on XLA:CPU (jax 0.10.2) the 28x28 DCGAN step
-  inside lax.scan ran ~40x slower (11.5 s vs 0.29 s, 4 steps per call). Neither form beat one call
-  per step on CPU (DCGAN unrolled 0.32 s/step, MLP unrolled 38 ms vs 27 ms; gan_step_bench.py):
-  dispatch costs microseconds against steps of tens of ms. It is meant for accelerators.
-  """
-  if steps_per_call < 1:
-    raise ValueError(f'steps_per_call must be positive, got {steps_per_call}.')
-  single = make_train_step(config, axis_name=axis_name)
-  return functools.partial(multi_step, steps_per_call=steps_per_call, unroll=unroll,
-                           **single.keywords)
+                           consistency=consistency_lib.of_config(config),
+                           reuse_fakes=config.get('reuse_fakes', False), axis_name=axis_name)

@@ -27,6 +27,7 @@ from gan_jax import evaluate
 from gan_jax import evaluation
 from gan_jax import images
 from gan_jax import input_pipeline
+from gan_jax import multi_step
 from gan_jax import steps
 from gan_jax import summary
 from gan_jax import validation
@@ -57,7 +58,7 @@ def parallelize(config, devices=None):
   if per_call == 1:
     step_fn = steps.make_train_step(config, axis_name=axis)
   else:  # Host batches gain a leading (steps_per_call,) axis and metrics come back stacked.
-    step_fn = steps.make_multi_step(config, per_call, axis_name=axis)
+    step_fn = multi_step.make_multi_step(config, per_call, axis_name=axis)
   batch_axis = 1 if per_call == 1 else 2  # (k, B, ...) or (steps_per_call, k, B, ...).
   options = xla_cpu.step_options(config)  # XLA:CPU's own convolution kernels, on CPU.
   if config.parallel == 'pmap':

@@ -69,6 +69,7 @@ def variant(spec):
       # D's output bias is zero: the penalty's two sides cancel there only to rounding, which
       # Adam scales to full steps, so 1 and 2 devices would differ by that noise.
       config.consistency.update(real=10.0, fake=10.0, flip=True)
+      config.reuse_fakes = True  # G's update through the pass of D's fakes (BatchNorm's pmean).
     else:  # The MLP's D has no BatchNorm: WGAN-GP, whose interpolates mix the global batch.
       config.update_from_flattened_dict({'loss': 'wasserstein', 'gp_lambda': 10.0})
   if 'clusters' in options:  # Labels drawn from unequal shares over the global batch.

@@ -10,6 +10,7 @@ from configs import vanilla
 from gan_jax import checkpoints
 from gan_jax import input_pipeline
 from gan_jax import losses as losses_lib
+from gan_jax import multi_step
 from gan_jax import optimizers
 from gan_jax import steps
 from gan_jax import train
@@ -118,6 +119,34 @@ def test_each_discriminator_update_takes_its_own_real_batch(tiny_config, mnist):
       _max_diff(got.d_params, expected.d_params), 1e-7)
 
 
+def test_reused_fakes_give_g_steps_update_on_the_d_steps_latents(tiny_config, mnist, monkeypatch):
+  """reuse_fakes: D's update is the plain one, and G's is g_step's own on the latents and labels
+  that D's update drew (their forward pass shared, not recomputed; through DiffAugment and
+  G's BatchNorm); the fresh draw of Algorithm 1 is another update."""
+  config = tiny_config('dcgan', conditional=True, augment='translation', reuse_fakes=True)
+  state = checkpoints.create_train_state(config, data_shape=mnist['image'].shape[1:],
+                                         num_classes=10, axis_name=None)
+  batch = _batch(mnist, 0)
+  got, _ = jax.jit(steps.make_train_step(config, axis_name=None))(state, _stack([batch]))
+  rng = jax.random.fold_in(state.rng, state.step)
+  d_rng = jax.random.fold_in(rng, 0)
+  with_aug = lambda fn: jax.jit(functools.partial(fn, augment='translation'))  # noqa: E731
+  after_d, _ = with_aug(steps.d_step)(state, batch, rng=d_rng)
+  assert _max_diff(got.d_params, after_d.d_params) < 1e-6
+  z = steps._latents(state, jax.random.split(d_rng, 4)[0], 16, None)  # d_step's draw.
+  monkeypatch.setattr(steps, '_latents', lambda *_: z)
+  monkeypatch.setattr(steps, '_random_labels', lambda *_: batch['label'])
+  expected, _ = with_aug(steps.g_step)(after_d, batch, rng=jax.random.fold_in(rng, 1))
+  assert _max_diff(got.g_params, expected.g_params) < 1e-6
+  assert _max_diff(got.g_batch_stats, expected.g_batch_stats) < 1e-6
+  monkeypatch.undo()
+  config.reuse_fakes = False
+  fresh, _ = jax.jit(steps.make_train_step(config, axis_name=None))(state, _stack([batch]))
+  assert _max_diff(fresh.d_params, after_d.d_params) < 1e-6
+  assert _max_diff(fresh.g_params, expected.g_params) > 100 * max(
+      _max_diff(got.g_params, expected.g_params), 1e-7)
+
+
 # Steps are jitted in the tests: op by op, the first d_step and g_step of a process compile each
 # operation alone (~12 s on the MLP).
 _D_STEP, _G_STEP = jax.jit(steps.d_step), jax.jit(steps.g_step)
@@ -188,7 +217,7 @@ def test_multi_step_equals_that_many_single_steps(tiny_config, mnist, unroll):
   for b in batches:
     expected, m = single(expected, b)
     expected_metrics.append(m)
-  multi = jax.jit(steps.make_multi_step(config, n, axis_name=None, unroll=unroll))
+  multi = jax.jit(multi_step.make_multi_step(config, n, axis_name=None, unroll=unroll))
   got, metrics = multi(state, jax.tree.map(lambda *x: np.stack(x), *batches))
   assert int(got.step) == n
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):

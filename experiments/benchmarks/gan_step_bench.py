@@ -53,6 +53,8 @@ NETS = {
     'dcgan_xla_conv': ('dcgan', (28, 28, 1), {'dcgan.conv_impl': 'xla'}),
     # The step compiled to YNNPACK's dot and conv kernels, XLA:CPU's default (gan_jax/xla_cpu.py).
     'dcgan_ynnpack': ('dcgan', (28, 28, 1), {'xla_cpu_kernels': 'ynnpack'}),
+    # G's update on the D update's fakes, their forward pass reused (config.reuse_fakes; torch too).
+    'dcgan_reuse': ('dcgan', (28, 28, 1), {'reuse_fakes': True}),
     # The paper's 64x64 DCGAN on RGB (4 upsamplings, 512 maps at 4x4), as in PyTorch's example.
     'dcgan64': ('faces64', (64, 64, 3), {'dcgan.width': 64}),
     'dcgan64_subpixel': ('faces64', (64, 64, 3), {'dcgan.width': 64,
@@ -114,10 +116,10 @@ def jax_batch(shape, batch, lead=(1,), classes=0):
 
 def compile_step(config, shape, steps_per_call=0, unroll=True):
   """(compiled step, state, batch, lower s, compile s). steps_per_call=0: plain train_step."""
-  from gan_jax import steps, xla_cpu  # pylint: disable=g-import-not-at-top
+  from gan_jax import multi_step, steps, xla_cpu  # pylint: disable=g-import-not-at-top
   state = jax_state(config, shape)
   if steps_per_call:
-    fn = steps.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
+    fn = multi_step.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
     batch = jax_batch(shape, config.batch_size, (steps_per_call, 1), num_classes(config))
   else:
     fn = steps.make_train_step(config, axis_name=None)

@@ -77,6 +77,7 @@ class TorchStep:
     self.g_opt = torch.optim.Adam(g.parameters(), lr=config.optim.g_lr, betas=(b1, b2))
     self.d_opt = torch.optim.Adam(d.parameters(), lr=config.optim.d_lr, betas=(b1, b2))
     self.batch, self.latent_dim, self.prior = config.batch_size, config.latent_dim, config.prior
+    self.reuse_fakes = config.get('reuse_fakes', False)
     h, w, c = shape
     self.real = torch.rand(self.batch, c, h, w, device=device) * 2 - 1
     self.ones = torch.ones(self.batch, device=device)
@@ -93,18 +94,22 @@ class TorchStep:
   def __call__(self):
     torch, g, d = self.torch, self.g, self.d
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    with torch.no_grad():  # As steps.d_step: fakes from G in training mode, no gradient into G.
+    if self.reuse_fakes:  # G's update below reuses these fakes and their graph (as steps).
       fake = g(self.latent())
+    else:
+      with torch.no_grad():  # As steps.d_step: fakes from G in training mode, no gradient into G.
+        fake = g(self.latent())
     self.d_opt.zero_grad(set_to_none=True)
     # Real and fake through D separately, as steps.d_step (each its own BatchNorm batch).
-    d_loss = bce(d(self.real)[:, 0], self.ones) + bce(d(fake)[:, 0], self.zeros)
+    d_loss = bce(d(self.real)[:, 0], self.ones) + bce(d(fake.detach())[:, 0], self.zeros)
     d_loss.backward()
     self.d_opt.step()
     self.g_opt.zero_grad(set_to_none=True)
     # D frozen for G's update: JAX differentiates w.r.t. G's params only, so torch should not
     # compute D's weight gradients either (input gradients through D are still computed).
     d.requires_grad_(False)
-    g_loss = bce(d(g(self.latent()))[:, 0], self.ones)  # -log D(G(z)), non-saturating.
+    fake = fake if self.reuse_fakes else g(self.latent())
+    g_loss = bce(d(fake)[:, 0], self.ones)  # -log D(G(z)), non-saturating.
     g_loss.backward()
     self.g_opt.step()
     d.requires_grad_(True)
