@@ -171,7 +171,8 @@ def _step_rng(state: GANState) -> jax.Array:
 
 
 class Fakes(NamedTuple):
-  """One forward pass of G shared by D's update and G's (`train_step(reuse_fakes=True)`)."""
+  """One forward pass of G and its pullback: g_step's own, or D's update's shared with G's
+  (`train_step(reuse_fakes=True)`)."""
   z: jax.Array
   labels: Optional[jax.Array]
   images: jax.Array
@@ -179,16 +180,21 @@ class Fakes(NamedTuple):
   pullback: Any  # d images -> (d g_params,): jax.vjp of the pass.
 
 
-def draw_fakes(state: GANState, batch: Batch, rng: jax.Array,
-               axis_name: Optional[str] = None) -> Fakes:
-  """The latents and fakes d_step draws with `rng`, G's pass kept for G's gradient."""
-  z_rng, g_rng = jax.random.split(rng, 4)[:2]  # d_step's split.
-  z = _latents(state, z_rng, batch['image'].shape[0], axis_name)
-  labels = batch.get('label')
+def _g_pass(state: GANState, z, labels, rng) -> Fakes:
+  """G's pass in training mode on z and labels, its pullback kept for G's gradient (unused, as in
+  d_step's own draw, it is dead code that XLA drops)."""
   images, pullback, stats = jax.vjp(
-      lambda p: generate(state.replace(g_params=p), z, labels, train=True, rng=g_rng),
+      lambda p: generate(state.replace(g_params=p), z, labels, train=True, rng=rng),
       state.g_params, has_aux=True)
   return Fakes(z, labels, images, stats, pullback)
+
+
+def draw_fakes(state: GANState, batch: Batch, rng: jax.Array,
+               axis_name: Optional[str] = None) -> Fakes:
+  """The latents and fakes d_step draws with `rng`: its labels are the real batch's."""
+  z_rng, g_rng = jax.random.split(rng, 4)[:2]  # d_step's split.
+  z = _latents(state, z_rng, batch['image'].shape[0], axis_name)
+  return _g_pass(state, z, batch.get('label'), g_rng)
 
 
 def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
@@ -217,18 +223,14 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
-  z_rng, g_rng, real_rng, fake_rng = jax.random.split(rng, 4)
+  _, _, real_rng, fake_rng = jax.random.split(rng, 4)  # The first two: draw_fakes'.
   # Keys of the options come from fold_in, so that turning one on changes no other draw.
   aug_rng, gp_rng, cr_rng = (jax.random.fold_in(rng, i) for i in (4, 5, 6))
   real, labels = batch['image'], batch.get('label')
-  if fakes is None:
-    z = _latents(state, z_rng, real.shape[0], axis_name)
-    # Fakes come from G in training mode (as in the reference implementations); G's running
-    # statistics are updated by the generator step only.
-    fake, _ = generate(state, z, labels, train=True, rng=g_rng)
-  else:
-    z, fake = fakes.z, fakes.images
-  fake = jax.lax.stop_gradient(fake)
+  # Fakes come from G in training mode (as in the reference implementations); G's running
+  # statistics are updated by the generator step only.
+  fakes = draw_fakes(state, batch, rng, axis_name) if fakes is None else fakes
+  z, fake = fakes.z, jax.lax.stop_gradient(fakes.images)
   if augment:  # Static. Real and fake get their own draws: the policy is random per image.
     real_aug_rng, fake_aug_rng = jax.random.split(aug_rng)
     real = diff_augment.diff_augment(real, real_aug_rng, augment, axis_name=axis_name)
@@ -315,10 +317,9 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   aug_rng = jax.random.fold_in(rng, 4)  # As in d_step: the default draws stay as they were.
   local_num = batch['image'].shape[0]
   if fakes is None:
-    z = _latents(state, z_rng, local_num, axis_name)
-    labels = _random_labels(state, y_rng, local_num, axis_name)
-  else:
-    z, labels = fakes.z, fakes.labels
+    fakes = _g_pass(state, _latents(state, z_rng, local_num, axis_name),
+                    _random_labels(state, y_rng, local_num, axis_name), g_rng)
+  z, labels = fakes.z, fakes.labels
   loss_of_logits = losses.LOSSES[loss][1]
 
   def loss_of_fakes(fake):
@@ -334,17 +335,10 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     value = loss_of_logits(fake_logits=fake_logits, weights=weights) + info_value
     return value, (fake_logits, kept, info_metrics)
 
-  if fakes is None:
-    def loss_fn(g_params):
-      fake, g_stats = generate(state.replace(g_params=g_params), z, labels, train=True,
-                               rng=g_rng)
-      value, aux = loss_of_fakes(fake)
-      return value, (aux, g_stats)
-    (loss, (aux, g_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-  else:
-    (loss, aux), cotangent = jax.value_and_grad(loss_of_fakes, has_aux=True)(fakes.images)
-    grads, g_stats = fakes.pullback(cotangent)[0], fakes.g_batch_stats
-  fake_logits, kept, info_metrics = aux
+  # D's gradient at the fakes, pulled back through G's pass: G's params' gradient.
+  (loss, (fake_logits, kept, info_metrics)), cotangent = jax.value_and_grad(
+      loss_of_fakes, has_aux=True)(fakes.images)
+  grads, g_stats = fakes.pullback(cotangent)[0], fakes.g_batch_stats
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
