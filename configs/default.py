@@ -38,6 +38,8 @@ def get_config():
   config.dcgan.width = 64
   config.dcgan.g_width = 0  # > 0: G's width instead of `width` (D keeps `width`).
   config.dcgan.kernel_size = 4
+  # G's upsampling: 'transposed' (4x4 fractional-strided convs) or 'resize' (nearest, then 3x3).
+  config.dcgan.g_upsampling = 'transposed'
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.
   # The backward of D's convs (and the seed's 32x32 nets'): 'auto' (ours on CPU), 'xla' or
   # 'dot_grad' (gan_jax/models/conv.py).

@@ -105,6 +105,10 @@ def validate_toolbox(config: ml_collections.ConfigDict) -> None:
   if config.model == 'dcgan' and d_norm not in models.dcgan.D_NORMS:
     raise ConfigError(f'Unknown dcgan.d_norm {d_norm!r}; set --config.dcgan.d_norm to one of '
                       f'{list(models.dcgan.D_NORMS)}.')
+  g_upsampling = config.dcgan.get('g_upsampling', 'transposed') if 'dcgan' in config else None
+  if config.model == 'dcgan' and g_upsampling not in models.dcgan.G_UPSAMPLINGS:
+    raise ConfigError(f'Unknown dcgan.g_upsampling {g_upsampling!r}; set '
+                      f'--config.dcgan.g_upsampling to one of {list(models.dcgan.G_UPSAMPLINGS)}.')
   gp_lambda = config.get('gp_lambda', 0.0)
   if gp_lambda < 0:
     raise ConfigError(f'gp_lambda={gp_lambda} must be >= 0 (0 = off); set --config.gp_lambda.')

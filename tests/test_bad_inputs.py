@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ({'model': 'resnet'}, "Unknown model 'resnet'; set --config.model to one of"),
     ({'loss': 'wgan'}, "Unknown loss 'wgan'; set --config.loss to one of"),
     ({'dcgan.d_norm': 'layer'}, "Unknown dcgan.d_norm 'layer'"),
+    ({'dcgan.g_upsampling': 'bilinear'}, "Unknown dcgan.g_upsampling 'bilinear'"),
     # BatchNorm mixes the examples: the penalty would constrain another function.
     ({'loss': 'wasserstein', 'gp_lambda': 10.0}, 'The gradient penalty needs a D without '
                                                  'BatchNorm: set --config.dcgan.d_norm=none'),

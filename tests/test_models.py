@@ -52,6 +52,40 @@ def test_dcgan_makes_images_of_the_configured_size(size, channels):
   assert d.apply(d_vars, x, train=False).shape == (2,)
 
 
+def test_resize_generator_upsamples_by_nearest_neighbour_then_a_3x3_conv():
+  """`dcgan.g_upsampling=resize`: each of G's upsampling layers is a 3x3 conv of its input
+  repeated 2x2, so a constant map comes out constant away from the border, where the 4x4
+  transposed conv (the default) alternates by output phase: the checkerboard."""
+  g, _, g_vars, _ = _init('dcgan', (28, 28, 1), width=8, g_upsampling='resize')
+  z = jax.random.normal(jax.random.PRNGKey(2), (2, 100))
+  _, captured = g.apply(g_vars, z, train=False, capture_intermediates=True)
+  outputs = {k: v['__call__'][0] for k, v in captured['intermediates'].items() if k != '__call__'}
+  params = g_vars['params']
+  assert sorted(k for k in params if not k.startswith(('BatchNorm', 'Dense'))) == ['Conv_0',
+                                                                                  'Conv_1']
+
+  def resize_conv(p, x):
+    return jax.lax.conv_general_dilated(
+        jnp.repeat(jnp.repeat(x, 2, 1), 2, 2), p['kernel'], (1, 1), ((1, 1), (1, 1)),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + p.get('bias', 0.0)
+
+  for conv_name, norm_name in (('Conv_0', 'BatchNorm_0'), ('Conv_1', 'BatchNorm_1')):
+    assert params[conv_name]['kernel'].shape[:2] == (3, 3)
+    np.testing.assert_allclose(
+        outputs[conv_name], resize_conv(params[conv_name], jax.nn.relu(outputs[norm_name])),
+        rtol=0, atol=1e-5)
+
+  flat = jnp.ones((1, 7, 7, 16))
+  resized = resize_conv(params['Conv_0'], flat)[0, 1:-1, 1:-1]
+  np.testing.assert_allclose(resized, jnp.broadcast_to(resized[0, 0], resized.shape), atol=1e-6)
+  _, _, t_vars, _ = _init('dcgan', (28, 28, 1), width=8)
+  kernel = t_vars['params']['Upsample_0']['kernel']
+  transposed = jax.lax.conv_transpose(flat, kernel, (2, 2), 'SAME',
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))[0, 2:-2, 2:-2]
+  phases = transposed.reshape(5, 2, 5, 2, -1)[0, :, 0, :]  # The 4 phases of one 2x2 block.
+  assert float(jnp.max(jnp.abs(phases - phases[:1, :1]))) > 1e-2
+
+
 def test_dcgan_with_a_fully_connected_layer_is_infogans_mnist_pair():
   """Chen et al. 2016 (appendix C.1), the MNIST nets of Lucic et al. 2018. G: FC 1024, BN, ReLU;
   FC 7x7x128, BN, ReLU; 4x4 up-conv 64, BN, ReLU; 4x4 up-conv 1. D: 4x4 conv 64, LReLU; 4x4

@@ -32,6 +32,7 @@ def _dcgan(config, shape, num_classes, axis_name):
   g_width = config.dcgan.get('g_width', 0) or config.dcgan.width
   return (DCGANGenerator(channels=channels, width=g_width,
                          upsample_impl=config.dcgan.upsample_impl,
+                         upsampling=config.dcgan.get('g_upsampling', 'transposed'),
                          batch_norm=config.dcgan.get('g_batch_norm', True),
                          spectral_norm=config.dcgan.get('g_spectral_norm', False),
                          info_categories=codes.categories,

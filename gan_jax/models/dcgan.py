@@ -33,6 +33,11 @@ def num_upsamplings(image_size: int) -> int:
   return int(n)
 
 
+# How G doubles its feature maps: a transposed conv (the paper's fractional-strided conv, 4x4
+# kernels, `Upsample`), or nearest-neighbour upsampling followed by a 3x3 conv ("resize-convolution",
+# Odena et al. 2016), whose four output phases share one kernel's taps, so it cannot make the
+# checkerboard patterns of a transposed conv's unevenly weighted phases.
+G_UPSAMPLINGS = ('transposed', 'resize')
 # How a conditional G takes the label: beside z at its input (Mirza & Osindero's cGAN), or as
 # the gain and bias of each of its BatchNorms (conditional BatchNorm, layers.ConditionalBatchNorm).
 G_CONDITIONINGS = ('input', 'batch_norm')
@@ -50,10 +55,21 @@ class DCGANGenerator(nn.Module):
   fc_hidden: int = 0  # > 0: a fully connected hidden layer between z and the projection (InfoGAN).
   info_categories: int = 0  # > 0: z's first entries carry InfoGAN's categorical code (info.py).
   conditioning: str = 'input'  # With num_classes: one of G_CONDITIONINGS.
+  upsampling: str = 'transposed'  # One of G_UPSAMPLINGS.
   axis_name: Optional[str] = None
+
+  def _upsample(self, features, use_bias):
+    if self.upsampling == 'transposed':
+      return Upsample(features, self.kernel_size, use_bias=use_bias, impl=self.upsample_impl)
+    # conv_upsampled2 computes the conv of the upsampled map without building it (2x2 taps per
+    # output phase instead of 3x3, the same multiply-adds as the 4x4 transposed conv).
+    return nn.Conv(features, (3, 3), padding=1, use_bias=use_bias, kernel_init=_init,
+                   conv_general_dilated=conv.conv_upsampled2)
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
+    if self.upsampling not in G_UPSAMPLINGS:
+      raise ValueError(f'Unknown G upsampling {self.upsampling!r}; choose one of {G_UPSAMPLINGS}.')
     if self.conditioning not in G_CONDITIONINGS:
       raise ValueError(f'Unknown G conditioning {self.conditioning!r}; choose one of '
                        f'{G_CONDITIONINGS}.')
@@ -82,10 +98,9 @@ class DCGANGenerator(nn.Module):
     x = x.reshape((z.shape[0], start, start, features))
     x = nn.relu(norm(x))
     for i in range(n - 1):
-      x = sn(Upsample(features // 2 ** (i + 1), self.kernel_size, use_bias=bias,
-                      impl=self.upsample_impl), x)
+      x = sn(self._upsample(features // 2 ** (i + 1), bias), x)
       x = nn.relu(norm(x))
-    x = sn(Upsample(self.channels, self.kernel_size, use_bias=True, impl=self.upsample_impl), x)
+    x = sn(self._upsample(self.channels, True), x)
     return jnp.tanh(x)
 
 
