@@ -14,6 +14,7 @@ that equals the step. NHWC in JAX, NCHW (torch's default) in torch.
 
   python experiments/benchmarks/dcgan_layer_profile.py --batch=256 \\
       --out=experiments/benchmarks/dcgan_layer_profile.md
+  python experiments/benchmarks/dcgan_layer_profile.py --batch=64 --only="D conv 14x14x64"
 """
 import argparse
 import os
@@ -28,7 +29,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import xla_cpu  # pylint: disable=g-import-not-at-top
+from gan_jax import winograd, xla_cpu  # pylint: disable=g-import-not-at-top
 from gan_jax.models import conv, layers  # pylint: disable=g-import-not-at-top
 from gan_jax.models.upsample import conv_transpose_dot_grad
 
@@ -42,6 +43,20 @@ def _conv(x, w):  # flax nn.Conv, kernel 4, stride 2, SAME (pads 1 and 2 -> torc
 
 def _conv_xla(x, w):  # The same conv with XLA's own backward (conv_impl='xla').
   return jax.lax.conv_general_dilated(x, w, (2, 2), 'SAME', dimension_numbers=DN)
+
+
+def _conv_winograd(tile):
+  """The same conv as a stride-1 2x2 conv of the 2x2 space-to-depth input (4 x the channels),
+  by Winograd F(tile, 2) tiles (`gan_jax.winograd`), its backward by autodiff (batched dots):
+  F(2, 2) does 9 products per 4 outputs where the direct conv does 16."""
+  def fn(x, w):
+    n, h, wd, c = x.shape  # SAME for kernel 4, stride 2 pads (1, 1) on even sizes.
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    xs = xp.reshape(n, h // 2 + 1, 2, wd // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    ws = w.reshape(2, 2, 2, 2, c, -1).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, -1)
+    return winograd.conv(xs.reshape(*xs.shape[:3], 4 * c), ws, ((0, 0), (0, 0)), tile=tile,
+                         precision=None)
+  return fn
 
 
 def _batch_chunks(fn, size):
@@ -79,6 +94,8 @@ def jax_layers(b):
       'D conv 28x28x1->14x14x64': (_conv, (b, 28, 28, 1), (4, 4, 1, 64)),
       'D conv 14x14x64->7x7x128': (_conv, (b, 14, 14, 64), (4, 4, 64, 128)),
       'D conv 14x14x64->7x7x128, XLA backward': (_conv_xla, (b, 14, 14, 64), (4, 4, 64, 128)),
+      **{f'D conv 14x14x64->7x7x128, Winograd F({t}, 2)': (
+          _conv_winograd(t), (b, 14, 14, 64), (4, 4, 64, 128)) for t in (2, 4)},
       'D BN 7x7x128': (_bn, (b, 7, 7, 128), ((128,), (128,))),
       'D dense 6272->1': (lambda x, w: x @ w, (b, 6272), (6272, 1)),
       **chunked,
@@ -164,6 +181,7 @@ def main():
   parser.add_argument('--batch', type=int, default=256)
   parser.add_argument('--reps', type=int, default=7)
   parser.add_argument('--out', default=None)
+  parser.add_argument('--only', default='', help='time only layers whose name contains this')
   parser.add_argument('--kernels', default='xla_convs', choices=list(xla_cpu.KERNELS),
                       help="XLA:CPU's kernels, as the train step's config.xla_cpu_kernels")
   args = parser.parse_args()
@@ -177,6 +195,8 @@ def main():
   print('\n'.join(lines), flush=True)
   totals = {'jax': 0.0, 'torch': 0.0}
   for name, (fn, xs, ws) in jax_layers(args.batch).items():
+    if args.only not in name:
+      continue
     j = jax_parts(fn, xs, ws, xla_cpu.KERNELS[args.kernels])
     t = torch_parts(name.split(',')[0], args.batch)
     ms = alternate({**{('jax', k): j[k] for k in j},
@@ -188,9 +208,10 @@ def main():
         totals['torch'] += tt
       lines.append(f'| {name} | {part} | {tj:.2f} | {tt:.2f} | {tt / tj:.2f} |')
       print(lines[-1], flush=True)
-  lines.append(f'| all layers | fwd + dx + dw | {totals["jax"]:.1f} | {totals["torch"]:.1f} | '
-               f'{totals["torch"] / totals["jax"]:.2f} |')
-  print(lines[-1], flush=True)
+  if not args.only:
+    lines.append(f'| all layers | fwd + dx + dw | {totals["jax"]:.1f} | {totals["torch"]:.1f} | '
+                 f'{totals["torch"] / totals["jax"]:.2f} |')
+    print(lines[-1], flush=True)
   if args.out:
     with open(args.out, 'w') as f:
       f.write('\n'.join(lines) + '\n')
