@@ -34,9 +34,9 @@ def num_upsamplings(image_size: int) -> int:
 
 
 # How G doubles its feature maps: a transposed conv (the paper's fractional-strided conv, 4x4
-# kernels, `Upsample`), or nearest-neighbour upsampling followed by a 3x3 conv ("resize-convolution",
-# Odena et al. 2016), whose four output phases share one kernel's taps, so it cannot make the
-# checkerboard patterns of a transposed conv's unevenly weighted phases.
+# kernels, `Upsample`), or nearest-neighbour upsampling followed by a 3x3 conv (Odena et al.
+# 2016's "resize-convolution"), whose four output phases share one kernel's taps, so it cannot
+# make the checkerboard patterns of a transposed conv's unevenly weighted phases.
 G_UPSAMPLINGS = ('transposed', 'resize')
 # How a conditional G takes the label: beside z at its input (Mirza & Osindero's cGAN), or as
 # the gain and bias of each of its BatchNorms (conditional BatchNorm, layers.ConditionalBatchNorm).
