@@ -55,6 +55,7 @@ def get_config():
   # > 0: D also sees the standard deviation of its last features over groups of this many
   # examples (ProGAN's minibatch standard deviation, group 4); 0: off.
   config.dcgan.minibatch_std = 0
+  config.dcgan.d_dropout = 0.0  # > 0: dropout after each of D's hidden activations.
   # How a conditional D (labels or clusters) sees the class: 'planes' (one-hot planes beside the
   # image) or 'projection' (Miyato & Koyama 2018: logit + <V[y], D's last features>).
   config.dcgan.d_conditioning = 'planes'
@@ -65,6 +66,9 @@ def get_config():
   # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
   # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.
   config.loss = 'non_saturating'
+  # > 0: one-sided label smoothing, real images labelled 1 - label_smoothing in D's
+  # cross-entropy (Salimans et al. 2016 use 0.1); minimax and non_saturating only.
+  config.label_smoothing = 0.0
   config.num_d_steps = 1  # k in Algorithm 1.
   # True: G's update learns from the last D update's latents and fakes (PyTorch's DCGAN example)
   # and reuses their forward pass, one G forward fewer per step; False: fresh ones (Algorithm 1).

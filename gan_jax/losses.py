@@ -21,9 +21,18 @@ def _mean(values, weights):
   return jnp.mean(values if weights is None else weights * values)
 
 
-def discriminator_loss(*, real_logits, fake_logits):
-  """-[log D(x) + log(1 - D(G(z)))]: binary cross-entropy, real labelled 1 and fake 0."""
-  return -jnp.mean(jax.nn.log_sigmoid(real_logits)) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
+def discriminator_loss(*, real_logits, fake_logits, real_target=1.0):
+  """-[log D(x) + log(1 - D(G(z)))]: binary cross-entropy, real labelled 1 and fake 0.
+
+  `real_target` < 1 is one-sided label smoothing (Salimans et al. 2016): real images labelled
+  t, fakes still 0, so D's optimum D*(x) = t p_data / (p_data + p_g) stays 0 where G's
+  samples leave the data and G's fixed point is unchanged (smoothing the fakes' label would move
+  it). Its real term is the cross-entropy -[t log D(x) + (1 - t) log(1 - D(x))].
+  """
+  real_term = jax.nn.log_sigmoid(real_logits)
+  if real_target != 1.0:  # Static: the textbook loss's graph is unchanged at 1.
+    real_term = real_target * real_term + (1.0 - real_target) * jax.nn.log_sigmoid(-real_logits)
+  return -jnp.mean(real_term) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
 
 
 def minimax_generator_loss(*, fake_logits, weights=None):
@@ -82,7 +91,7 @@ def gradient_penalty(critic, real, fake, eps):
   return jnp.mean(jnp.square(norms - 1.0)), aux
 
 
-# config.loss -> (D's loss, G's loss).
+# config.loss -> (D's loss, G's loss). D's cross-entropy takes `real_target` (label smoothing).
 LOSSES = {
     'minimax': (discriminator_loss, minimax_generator_loss),
     'non_saturating': (discriminator_loss, non_saturating_generator_loss),
@@ -91,6 +100,7 @@ LOSSES = {
     'wasserstein': (wasserstein_discriminator_loss, linear_generator_loss),
 }
 GENERATOR_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}
+SMOOTHABLE = ('minimax', 'non_saturating')  # The losses whose D takes a label to smooth.
 
 
 class TopK(NamedTuple):

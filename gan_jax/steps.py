@@ -201,7 +201,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
            augment: str = '', info: info_lib.Info = info_lib.Info(),
            consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
-           fakes: Optional[Fakes] = None,
+           fakes: Optional[Fakes] = None, label_smoothing: float = 0.0,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """One discriminator update on a real batch and fresh fakes (G is held fixed).
 
@@ -220,6 +220,8 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   `consistency` (off by default): CR-GAN's / bCR's penalty on D's logits moving under a small
   translation of the real and / or fake images (gan_jax/consistency.py).
   `fakes`: `draw_fakes(state, batch, rng)`, G's pass done by the caller (the same images).
+  `label_smoothing` > 0: real images labelled 1 - label_smoothing in D's cross-entropy
+  (one-sided; losses.discriminator_loss).
   """
   _check_axis_name(state, axis_name)
   rng = _step_rng(state) if rng is None else rng
@@ -236,6 +238,8 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     real = diff_augment.diff_augment(real, real_aug_rng, augment, axis_name=axis_name)
     fake = diff_augment.diff_augment(fake, fake_aug_rng, augment, axis_name=axis_name)
   loss_of_logits = losses.LOSSES[loss][0]
+  if label_smoothing:  # Static.
+    loss_of_logits = functools.partial(loss_of_logits, real_target=1.0 - label_smoothing)
 
   def loss_fn(d_params):
     # Real and fake go through D separately, so BatchNorm normalises each batch on its own.
@@ -357,17 +361,17 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
                top_k: losses.TopK = losses.TopK(), augment: str = '',
                info: info_lib.Info = info_lib.Info(), ema_average: ema.EMA = ema.EMA(),
                consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
-               reuse_fakes: bool = False,
+               reuse_fakes: bool = False, label_smoothing: float = 0.0,
                axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
   """Algorithm 1: `num_d_steps` discriminator updates, each on its own real batch, then one
   generator update, then G's moving average (when `ema_average` is on).
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
   Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
-  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`, `consistency`: see d_step;
-  `top_k`: see g_step. `reuse_fakes`: G's update learns from the last D update's latents and
-  fakes (as PyTorch's DCGAN example does) and reuses their forward pass, instead of a fresh draw
-  (Algorithm 1): one G forward fewer per step.
+  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`, `consistency`, `label_smoothing`:
+  see d_step; `top_k`: see g_step. `reuse_fakes`: G's update learns from the last D update's
+  latents and fakes (as PyTorch's DCGAN example does) and reuses their forward pass, instead of a
+  fresh draw (Algorithm 1): one G forward fewer per step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -380,7 +384,7 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
       fakes = draw_fakes(state, sub_batch, d_rng, axis_name)
     state, m = d_step(state, sub_batch, loss=loss, rng=d_rng, r1_gamma=r1_gamma,
                       gp_lambda=gp_lambda, augment=augment, info=info, consistency=consistency,
-                      fakes=fakes, axis_name=axis_name)
+                      fakes=fakes, label_smoothing=label_smoothing, axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment, info=info,
@@ -403,4 +407,5 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS):
                            augment=config.get('augment', ''), info=info_lib.of_config(config),
                            ema_average=ema.of_config(config),
                            consistency=consistency_lib.of_config(config),
-                           reuse_fakes=config.get('reuse_fakes', False), axis_name=axis_name)
+                           reuse_fakes=config.get('reuse_fakes', False),
+                           label_smoothing=config.get('label_smoothing', 0.0), axis_name=axis_name)

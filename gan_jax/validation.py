@@ -130,6 +130,13 @@ def validate_toolbox(config: ml_collections.ConfigDict) -> None:
     # would constrain the wrong function (Gulrajani et al., section 4).
     raise ConfigError('The gradient penalty needs a D without BatchNorm: set '
                       "--config.dcgan.d_norm=none (or 'spectral'), or --config.gp_lambda=0.")
+  smoothing = config.get('label_smoothing', 0.0)
+  if not 0 <= smoothing < 1 or (smoothing and config.loss not in losses.SMOOTHABLE):
+    raise ConfigError(f'label_smoothing={smoothing} must be in [0, 1), and 0 unless the loss is '
+                      f'one of {losses.SMOOTHABLE} (D\'s cross-entropy has the label to smooth); '
+                      'set --config.label_smoothing.')
+  if not 0 <= config.get('dcgan', {}).get('d_dropout', 0.0) < 1:
+    raise ConfigError('dcgan.d_dropout must be in [0, 1); set --config.dcgan.d_dropout.')
   if config.loss == 'wasserstein' and not gp_lambda and d_norm != 'spectral':
     logging.warning('loss=wasserstein without a gradient penalty or spectral norm: nothing '
                     'keeps the critic Lipschitz, and its outputs can grow without bound.')

@@ -61,9 +61,10 @@ def variant(spec):
     config.augment = 'color,translation,cutout'
     config.ema.update(decay=0.5, start_step=3)
     if name == 'dcgan':  # D keeps its BatchNorm and adds the minibatch deviation over pairs
-      # (a device's 2 examples on 8 devices); G has BatchNorm and spectral norm; Q.
+      # (a device's 2 examples on 8 devices) and dropout; G has BatchNorm and spectral norm; Q.
       config.update_from_flattened_dict({'loss': 'hinge', 'dcgan.g_spectral_norm': True,
                                          'dcgan.minibatch_std': 2,
+                                         'dcgan.d_dropout': 0.2,
                                          'info.categories': 4, 'info.continuous': 1})
       # bCR's shifts and flips. Not with the MLP's Wasserstein loss, where the true gradient of
       # D's output bias is zero: the penalty's two sides cancel there only to rounding, which

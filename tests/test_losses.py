@@ -16,6 +16,24 @@ def test_discriminator_loss_is_binary_cross_entropy():
   np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
+def test_one_sided_label_smoothing_is_cross_entropy_against_its_target_on_real_only():
+  t = 0.9
+  expected = (-np.mean(t * np.log(sig(LOGITS_REAL)) + (1 - t) * np.log(1 - sig(LOGITS_REAL)))
+              - np.mean(np.log(1 - sig(LOGITS_FAKE))))
+  got = losses.discriminator_loss(real_logits=LOGITS_REAL, fake_logits=LOGITS_FAKE, real_target=t)
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  # D's best answer on a real image is now t, not 1: the real term's gradient vanishes where
+  # sigmoid(logit) = t and pushes down above it; the fakes' gradient is the unsmoothed one.
+  at_t = jnp.full((4,), np.log(t / (1 - t)), jnp.float32)
+  grad_of = lambda r, f: jax.grad(lambda r, f: losses.discriminator_loss(  # noqa: E731
+      real_logits=r, fake_logits=f, real_target=t), argnums=(0, 1))(r, f)
+  g_real, g_fake = grad_of(at_t, LOGITS_FAKE)
+  np.testing.assert_allclose(g_real, 0.0, atol=1e-7)
+  assert np.all(np.asarray(grad_of(at_t + 2.0, LOGITS_FAKE)[0]) > 0)
+  np.testing.assert_allclose(g_fake, jax.grad(lambda f: losses.discriminator_loss(
+      real_logits=at_t, fake_logits=f))(LOGITS_FAKE), rtol=1e-6)
+
+
 def test_generator_losses_match_their_formulas():
   np.testing.assert_allclose(losses.minimax_generator_loss(fake_logits=LOGITS_FAKE),
                              np.mean(np.log(1 - sig(LOGITS_FAKE))), rtol=1e-6)

@@ -263,6 +263,19 @@ def test_minibatch_std_is_each_groups_mean_deviation_and_splits_like_the_batch()
   np.testing.assert_allclose(np.concatenate(halves), got, rtol=1e-6)
 
 
+def test_d_dropout_draws_a_mask_in_training_only():
+  _, d, _, d_vars = _init('dcgan', (28, 28, 1), width=8, d_norm='none', d_dropout=0.5)
+  _, plain, _, _ = _init('dcgan', (28, 28, 1), width=8, d_norm='none')
+  x = jax.random.normal(jax.random.PRNGKey(2), (4, 28, 28, 1))
+  train = lambda seed: d.apply(d_vars, x, train=True,  # noqa: E731
+                               rngs={'dropout': jax.random.PRNGKey(seed)})
+  # Same params, no mask in evaluation: the D without dropout; in training each key its own.
+  np.testing.assert_array_equal(d.apply(d_vars, x, train=False), plain.apply(d_vars, x,
+                                                                             train=False))
+  np.testing.assert_array_equal(train(0), train(0))
+  assert np.all(np.abs(np.asarray(train(0) - train(1))) > 1e-6)
+
+
 @pytest.mark.parametrize('group', [0, 4])
 def test_minibatch_std_lets_d_see_the_other_examples_of_a_group(group):
   # D without BatchNorm, so only the minibatch deviation can mix examples.

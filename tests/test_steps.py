@@ -195,6 +195,8 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'dcgan.minibatch_std': 5}, 'minibatch_std=5'),
                              ({'clusters': 10, 'conditional': True}, 'replace the labels'),
                              ({'clusters': -1}, 'clusters=-1'),
+                             ({'label_smoothing': 0.1, 'loss': 'hinge'}, 'label_smoothing'),
+                             ({'dcgan.d_dropout': 1.0}, 'd_dropout'),
                              ({'dcgan.minibatch_std': 4, 'dcgan.d_norm': 'none',
                                'gp_lambda': 10.0}, 'mixes them'),
                              # 12 steps, logs every 3: calls of 4 would cross log steps.

@@ -40,6 +40,7 @@ def _dcgan(config, shape, num_classes, axis_name):
           DCGANDiscriminator(width=config.dcgan.width, norm=config.dcgan.get('d_norm', 'batch'),
                              conv_impl=config.dcgan.get('conv_impl', 'auto'),
                              minibatch_std=config.dcgan.get('minibatch_std', 0),
+                             dropout=config.dcgan.get('d_dropout', 0.0),
                              conditioning=config.dcgan.get('d_conditioning', 'planes'),
                              info_outputs=codes.outputs, **kw))
 

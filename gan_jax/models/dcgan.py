@@ -125,6 +125,9 @@ class DCGANDiscriminator(nn.Module):
   # > 0: the minibatch standard deviation over groups of this many examples joins the last
   # feature map as one more channel (layers.minibatch_std; ProGAN's 4).
   minibatch_std: int = 0
+  # > 0: dropout at this rate after each hidden activation (the TensorFlow DCGAN tutorial's 0.3),
+  # its mask drawn for the global batch (layers.Dropout).
+  dropout: float = 0.0
   # > 0: InfoGAN's Q head with this many outputs, sown as intermediates 'info' (gan_jax/info.py).
   info_outputs: int = 0
   conditioning: str = 'planes'  # With num_classes: one of D_CONDITIONINGS.
@@ -155,7 +158,7 @@ class DCGANDiscriminator(nn.Module):
       x = layers.apply_layer(layers.spectral_norm(layer, spectral), x, train=train)
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
-      x = nn.leaky_relu(x, 0.2)
+      x = layers.Dropout(self.dropout, self.axis_name)(nn.leaky_relu(x, 0.2), train=train)
     if self.minibatch_std:
       x = layers.minibatch_std(x, self.minibatch_std)
     x = x.reshape((x.shape[0], -1))
@@ -165,7 +168,7 @@ class DCGANDiscriminator(nn.Module):
       x = layers.apply_layer(layers.spectral_norm(dense, spectral), x, train=train)
       if batch_norm:
         x = layers.batch_norm(train, self.axis_name)(x)
-      x = nn.leaky_relu(x, 0.2)
+      x = layers.Dropout(self.dropout, self.axis_name)(nn.leaky_relu(x, 0.2), train=train)
     if self.info_outputs:  # Q shares D's layers up to here, as in InfoGAN.
       batch_norm = self.norm == 'batch'
       dense = nn.Dense(128, use_bias=not batch_norm, kernel_init=_init, name='q_hidden')
