@@ -243,6 +243,21 @@ def test_r1_penalty_is_half_gamma_times_the_squared_input_gradient(tiny_config, 
   assert float(plain['d_r1']) == 0.0  # Off by default: no second backward pass.
 
 
+def test_label_smoothing_enters_d_step_as_its_cross_entropy(tiny_config, mnist):
+  # -[t log D + (1 - t) log(1 - D)] = -log D + s * logit for t = 1 - s: on a linear D (logit =
+  # w . x + b) the smoothed loss exceeds the plain one by s times the mean real logit.
+  _, state = _state(tiny_config, mnist, **{'mlp.d_hidden': (), 'mlp.dropout': 0.0})
+  params = state.d_params['Dense_0']
+  batch, rng = _batch(mnist, 0), jax.random.PRNGKey(3)
+  real = batch['image'].reshape(batch['image'].shape[0], -1) @ params['kernel'] + params['bias']
+  _, plain = _D_STEP(state, batch, rng=rng)
+  smoothed_step = jax.jit(functools.partial(steps.d_step, label_smoothing=0.25))
+  _, smoothed = smoothed_step(state, batch, rng=rng)
+  np.testing.assert_allclose(smoothed['d_loss'] - plain['d_loss'], 0.25 * jnp.mean(real),
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(smoothed['d_fake'], plain['d_fake'], rtol=1e-6)  # Same forward.
+
+
 def r1_flatness(data, seed=0, num_steps=30):
   """E|grad_x D|^2 on real data and D(x) after `num_steps` d_steps with gamma 0 and 10."""
   def after_training(r1_gamma):
