@@ -27,11 +27,12 @@ def discriminator_loss(*, real_logits, fake_logits, real_target=1.0):
   `real_target` < 1 is one-sided label smoothing (Salimans et al. 2016): real images labelled
   t, fakes still 0, so D's optimum D*(x) = t p_data / (p_data + p_g) stays 0 where G's
   samples leave the data and G's fixed point is unchanged (smoothing the fakes' label would move
-  it). Its real term is the cross-entropy -[t log D(x) + (1 - t) log(1 - D(x))].
+  it). Its real term is the cross-entropy -[t log D(x) + (1 - t) log(1 - D(x))], computed as
+  -log D(x) + (1 - t) l, since log sigmoid(l) - log sigmoid(-l) = l.
   """
   real_term = jax.nn.log_sigmoid(real_logits)
   if real_target != 1.0:  # Static: the textbook loss's graph is unchanged at 1.
-    real_term = real_target * real_term + (1.0 - real_target) * jax.nn.log_sigmoid(-real_logits)
+    real_term = real_term - (1.0 - real_target) * real_logits
   return -jnp.mean(real_term) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
 
 
