@@ -227,6 +227,15 @@ def to_model_range(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32) / 127.5 - 1.0
 
 
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+  """The order of epoch `epoch`. Kept: drawing 60,000 indices anew for every batch took ~1 ms of
+  host time per train step, on the cores the step runs on."""
+  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  perm.flags.writeable = False
+  return perm
+
+
 def global_batch_indices(num_examples: int, batch_size: int, batch_index: int,
                          seed: int) -> np.ndarray:
   """Example indices of global batch `batch_index`: epoch-wise shuffles drawn from (seed, epoch).
@@ -239,7 +248,7 @@ def global_batch_indices(num_examples: int, batch_size: int, batch_index: int,
   epochs = positions // num_examples
   out = np.empty(batch_size, np.int64)
   for epoch in np.unique(epochs):
-    perm = np.random.default_rng([seed, int(epoch)]).permutation(num_examples)
+    perm = _epoch_permutation(num_examples, seed, int(epoch))
     mask = epochs == epoch
     out[mask] = perm[positions[mask] % num_examples]
   return out
