@@ -229,8 +229,8 @@ def to_model_range(images: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
-  """The order of epoch `epoch`. Kept: drawing 60,000 indices anew for every batch took ~1 ms of
-  host time per train step, on the cores the step runs on."""
+  """The order of epoch `epoch`, drawn once: drawing MNIST's 60,000 anew for every batch took
+  0.6-1.7 ms of host time per train step, on the cores the step itself runs on."""
   perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
   perm.flags.writeable = False
   return perm

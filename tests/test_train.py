@@ -177,6 +177,12 @@ def test_batches_are_a_pure_function_of_position_and_split_over_processes():
   # One epoch visits every example once.
   epoch = np.concatenate([input_pipeline.global_batch_indices(10, 5, i, 1) for i in range(2)])
   assert sorted(epoch) == list(range(10))
+  # The order is each epoch's permutation drawn from (seed, epoch), whichever batch asks first
+  # (the cache of permutations changes nothing): runs checkpointed before resume on the same data.
+  perms = [np.random.default_rng([1, e]).permutation(10) for e in range(2)]
+  for i in (1, 0, 1):  # Batch 1 straddles the epochs: positions 6-9 of epoch 0, 0-1 of epoch 1.
+    np.testing.assert_array_equal(input_pipeline.global_batch_indices(10, 6, i, 1),
+                                  np.concatenate([perms[0], perms[1]])[6 * i:6 * i + 6])
 
 
 def test_batches_are_put_on_devices_one_step_ahead():
