@@ -42,11 +42,12 @@ def _built_for(state, axis_name):
                        discriminator=clone(state.discriminator))
 
 
-def parallelize(config, devices=None):
+def parallelize(config, devices=None, regularize: bool = True):
   """The per-replica step over `devices` under pmap or shard_map, compiled once.
 
   Returns (step_fn, put_state, put_batch): put_state places an unreplicated state, put_batch a
-  host batch (k, B_process, ...) as the step expects them.
+  host batch (k, B_process, ...) as the step expects them. `regularize`: see
+  steps.make_train_step (lazy R1).
   """
   per_call = config.get('steps_per_call', 1)
   # On one device the step runs without its collectives, each of which is the identity there:
@@ -56,7 +57,7 @@ def parallelize(config, devices=None):
   # equal to 2 and 8.
   axis = AXIS if (len(devices) if devices else jax.device_count()) > 1 else None
   if per_call == 1:
-    step_fn = steps.make_train_step(config, axis_name=axis)
+    step_fn = steps.make_train_step(config, axis_name=axis, regularize=regularize)
   else:  # Host batches gain a leading (steps_per_call,) axis and metrics come back stacked.
     step_fn = multi_step.make_multi_step(config, per_call, axis_name=axis)
   batch_axis = 1 if per_call == 1 else 2  # (k, B, ...) or (steps_per_call, k, B, ...).
@@ -269,6 +270,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   if start_step == 0:
     writer.write_hparams(hparams(config))
   train_fn, put_state, put_batch = parallelize(config)
+  plain_fn = train_fn  # Lazy R1: the steps between the regularised ones (steps.make_train_step).
+  r1_every = config.get('r1_every', 1) if config.get('r1_gamma', 0.0) else 1
+  if r1_every > 1:
+    plain_fn = parallelize(config, regularize=False)[0]
   z_fixed, labels_fixed = images.fixed_latents(config, state)
   is_image = len(data_shape) == 3
 
@@ -281,7 +286,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   history, t_log, step_log, step = [], time.time(), start_step, start_step
   try:
     while step < config.num_train_steps:
-      pstate, metrics = train_fn(pstate, next(batches))
+      fn = train_fn if step % r1_every == 0 else plain_fn  # The step number decides: exact resume.
+      pstate, metrics = fn(pstate, next(batches))
       history.append(metrics)
       step += per_call
       if step == start_step + per_call:  # Keep compilation out of the steps/s figure.

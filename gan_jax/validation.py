@@ -34,6 +34,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
   if not config.get('r1_gamma', 0.0) >= 0:
     raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
+  if not config.get('r1_every', 1) >= 1:
+    raise ConfigError(f'r1_every={config.r1_every} must be >= 1 (1 = every step); '
+                      'set --config.r1_every.')
+  if config.get('r1_every', 1) > 1 and config.get('steps_per_call', 1) > 1:
+    raise ConfigError(f'r1_every={config.r1_every} (lazy R1) picks the step per call; it needs '
+                      'steps_per_call=1; set --config.steps_per_call=1 or --config.r1_every=1.')
   if 'consistency' in config:
     c = config.consistency
     if not (c.real >= 0 and c.fake >= 0 and c.max_shift >= 1):

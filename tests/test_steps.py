@@ -188,6 +188,8 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'model': 'resnet'}, 'Unknown model'),
                              ({'steps_per_call': 0}, 'steps_per_call'),
                              ({'r1_gamma': -1.0}, 'r1_gamma'),
+                             ({'r1_every': 0}, 'r1_every'),
+                             ({'r1_every': 4, 'steps_per_call': 2}, 'steps_per_call=1'),
                              ({'top_k.min_fraction': 0.0}, 'top_k'),
                              ({'info.categories': 1}, 'categories must be'),
                              ({'info.categories': 100, 'info.continuous': 2}, 'latent_dim'),
@@ -241,6 +243,24 @@ def test_r1_penalty_is_half_gamma_times_the_squared_input_gradient(tiny_config, 
   np.testing.assert_allclose(penalised['d_loss'] - plain['d_loss'], 2.0 * jnp.sum(w ** 2),
                              rtol=1e-4)
   assert float(plain['d_r1']) == 0.0  # Off by default: no second backward pass.
+
+
+def test_lazy_r1_steps_weight_the_penalty_by_the_interval_or_leave_it_out(tiny_config, mnist):
+  # On a linear D the regularised step's penalty is (gamma * r1_every / 2) |w|^2; the steps in
+  # between are the unpenalised step, the same numbers as r1_gamma = 0.
+  config, state = _state(tiny_config, mnist, **{'mlp.d_hidden': (), 'mlp.dropout': 0.0,
+                                                'r1_gamma': 0.5, 'r1_every': 4})
+  w = state.d_params['Dense_0']['kernel']
+  batch = _stack([_batch(mnist, 0)])
+  step = lambda c, **kw: jax.jit(steps.make_train_step(c, axis_name=None, **kw))(state, batch)
+  _, lazy = step(config)
+  _, between = step(config, regularize=False)
+  config.r1_gamma = 0.0
+  _, plain = step(config)
+  np.testing.assert_allclose(lazy['d_loss'] - plain['d_loss'], 0.5 * 0.5 * 4 * jnp.sum(w ** 2),
+                             rtol=1e-4)
+  for name in plain:
+    np.testing.assert_array_equal(between[name], plain[name], err_msg=name)
 
 
 def test_label_smoothing_enters_d_step_as_its_cross_entropy(tiny_config, mnist):
