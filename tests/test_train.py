@@ -42,7 +42,7 @@ def _leaves(state):
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_config, tmp_path):
   # With the toolbox on, so that G's average, the spectral-norm vectors (in G) and DiffAugment's
   # draws resume too; D keeps its BatchNorm statistics. Lazy R1 every 4th step: the resumed run
-  # must regularise at step 8 (not at its own 3rd step, 6).
+  # must regularise at step 8, not at its own first step (6).
   config = tiny_config('dcgan', num_train_steps=6, num_d_steps=2, loss='hinge',
                        augment='translation,cutout', r1_gamma=0.1, r1_every=4,
                        **{'ema.decay': 0.9, 'ema.start_step': 2, 'dcgan.g_spectral_norm': True})
