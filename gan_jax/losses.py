@@ -141,6 +141,13 @@ def top_k_weights(fake_logits, fraction, axis_name):
   return (keep * n / k).reshape(fake_logits.shape), k / n
 
 
+def r1_interval(config) -> int:
+  """Every how many train steps D's R1 penalty runs: `r1_every` with R1 on, else 1. Above 1 it is
+  lazy (steps.make_train_step); the logged `d_r1` then averages in the zeros of the steps between.
+  """
+  return int(config.get('r1_every', 1)) if config.get('r1_gamma', 0.0) else 1
+
+
 def top_k_of(config) -> TopK:
   """The config's `top_k` block as a TopK (off when the config has none)."""
   if 'top_k' not in config:

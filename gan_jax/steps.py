@@ -408,7 +408,7 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS, regularize: bool
   """
   if config.loss not in losses.LOSSES:
     raise ValueError(f'Unknown loss {config.loss!r}; choose one of {sorted(losses.LOSSES)}.')
-  r1_gamma = config.get('r1_gamma', 0.0) * config.get('r1_every', 1) if regularize else 0.0
+  r1_gamma = config.get('r1_gamma', 0.0) * losses.r1_interval(config) if regularize else 0.0
   return functools.partial(train_step, num_d_steps=config.num_d_steps, loss=config.loss,
                            r1_gamma=r1_gamma,
                            gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),

@@ -27,6 +27,7 @@ from gan_jax import evaluate
 from gan_jax import evaluation
 from gan_jax import images
 from gan_jax import input_pipeline
+from gan_jax import losses
 from gan_jax import multi_step
 from gan_jax import steps
 from gan_jax import summary
@@ -271,7 +272,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
     writer.write_hparams(hparams(config))
   train_fn, put_state, put_batch = parallelize(config)
   plain_fn = train_fn  # Lazy R1: the steps between the regularised ones (steps.make_train_step).
-  r1_every = config.get('r1_every', 1) if config.get('r1_gamma', 0.0) else 1
+  r1_every = losses.r1_interval(config)
   if r1_every > 1:
     plain_fn = parallelize(config, regularize=False)[0]
   z_fixed, labels_fixed = images.fixed_latents(config, state)

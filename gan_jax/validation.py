@@ -37,8 +37,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not config.get('r1_every', 1) >= 1:
     raise ConfigError(f'r1_every={config.r1_every} must be >= 1 (1 = every step); '
                       'set --config.r1_every.')
-  lazy_r1 = config.get('r1_gamma', 0.0) and config.get('r1_every', 1) > 1
-  if lazy_r1 and config.get('steps_per_call', 1) > 1:
+  if losses.r1_interval(config) > 1 and config.get('steps_per_call', 1) > 1:
     raise ConfigError(f'r1_every={config.r1_every} (lazy R1) picks the step per call; it needs '
                       'steps_per_call=1; set --config.steps_per_call=1 or --config.r1_every=1.')
   if 'consistency' in config:
