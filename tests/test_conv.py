@@ -46,6 +46,38 @@ def test_matches_lax(padding, k, s, hw, cin, chunk_bytes, monkeypatch):
     np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
 
 
+def _penalty_grads(conv_fn, x, kernel):
+  """d/d(x, kernel) of an R1-like penalty: a function of grad_x of a nonlinear loss of the conv,
+  so the input gradient is differentiated again towards its cotangent and the kernel."""
+  def penalty(x, kernel):
+    gx = jax.grad(lambda x: jnp.sum(jnp.sin(conv_fn(x, kernel))))(x)
+    return jnp.sum(jnp.square(gx)) + jnp.sum(jnp.cos(gx))
+  return jax.jit(jax.grad(penalty, argnums=(0, 1)))(x, kernel)
+
+
+# Stride 2 with XLA's and with the sub-pixel input gradient (2 and 32 channels), cropping and
+# overhanging pads, stride 1.
+GRID2 = [(p, 4, 2, hw, cin) for p in ('SAME', ((0, 3), (4, 0))) for hw, cin in
+         (((9, 9), 2), ((7, 8), 32))] + [(((1, 2), (2, 1)), 3, 2, (7, 8), 32),
+                                          ('VALID', 3, 1, (9, 8), 64)]
+
+
+@pytest.mark.parametrize('own_backward', [True, False])
+@pytest.mark.parametrize('padding,k,s,hw,cin', GRID2, ids=str)
+def test_second_derivatives_match_lax(padding, k, s, hw, cin, own_backward):
+  """The input gradient's own VJP (a forward conv, and this conv's kernel gradient at the
+  cotangent) is the derivative XLA takes of its transposed conv."""
+  kx, kk = jax.random.split(jax.random.key(100 * k + 10 * s + cin))
+  x = jax.random.normal(kx, (3, *hw, cin))
+  kernel = 0.1 * jax.random.normal(kk, (k, k, cin, 5))
+  want = _penalty_grads(lambda x, w: lax.conv_general_dilated(
+      x, w, (s, s), padding, dimension_numbers=conv.DN), x, kernel)
+  got = _penalty_grads(lambda x, w: conv.conv_dot_grad(
+      x, w, (s, s), padding, own_backward=own_backward), x, kernel)
+  for a, b in zip(got, want):  # d/dx, d/dkernel
+    np.testing.assert_allclose(a, b, rtol=0, atol=ATOL * max(1.0, float(np.abs(b).max())))
+
+
 def test_chunk_size_divides_the_batch_within_the_budget():
   assert im2col.chunk_size(256, 200_704, target=2 ** 21) == 8  # 10 fit, 8 divides 256
   assert im2col.chunk_size(64, 10, target=2 ** 21) == 64
@@ -80,22 +112,23 @@ def test_dcgan_discriminator_is_the_same_function_with_either_backward(monkeypat
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=ATOL)
 
 
-def test_only_plain_convs_with_enough_work_take_the_custom_backward(monkeypatch):
-  calls = []
-  monkeypatch.setattr(conv, 'conv_dot_grad', lambda *a: calls.append(a) or lax.conv(
-      a[0].transpose(0, 3, 1, 2), a[1].transpose(3, 2, 0, 1), a[2], a[3]).transpose(0, 2, 3, 1))
+def test_plain_convs_take_their_own_first_derivatives_only_with_enough_work(monkeypatch):
+  calls = []  # own_backward of each conv_dot_grad call.
+  monkeypatch.setattr(conv, 'conv_dot_grad', lambda *a, own_backward: calls.append(
+      own_backward) or lax.conv(a[0].transpose(0, 3, 1, 2), a[1].transpose(3, 2, 0, 1), a[2],
+                                a[3]).transpose(0, 2, 3, 1))
   x = jnp.ones((2, 8, 8, 32))
   strided = nn.Conv(4, (3, 3), 2, conv_general_dilated=conv.conv_general_dilated)
   strided.init(jax.random.key(0), x)
-  assert not calls  # 2 x 4 x 4 windows of 3 x 3 x 32 floats: below MIN_WINDOW_BYTES.
+  assert calls == [False]  # 2 x 4 x 4 windows of 3 x 3 x 32 floats: below MIN_WINDOW_BYTES.
   monkeypatch.setattr(conv, 'MIN_WINDOW_BYTES', 2 * 4 * 4 * 3 * 3 * 32 * 4)
   for kw in (dict(strides=2, kernel_dilation=2), dict(strides=2, feature_group_count=2)):
     nn.Conv(4, (3, 3), conv_general_dilated=conv.conv_general_dilated, **kw).init(
         jax.random.key(0), x)
-  assert not calls
+  assert calls == [False]  # Not plain: lax's conv as is.
   strided.init(jax.random.key(0), x)
   nn.Conv(4, (3, 3), 1, conv_general_dilated=conv.conv_general_dilated).init(jax.random.key(0), x)
-  assert len(calls) == 2
+  assert calls == [False, True, True]
 
 
 @pytest.mark.parametrize('k,padding,s', [

@@ -16,7 +16,8 @@ computes
 
 Both are the same sums as XLA's in another order: equal within float32 rounding (tests). Stride
 1 takes the same path (the input gradient is then a plain conv). Small convs (under
-MIN_WINDOW_BYTES of windows) keep XLA's backward, which is as fast there.
+MIN_WINDOW_BYTES of windows) keep XLA's backward, which is as fast there; at every size the
+input gradient has a VJP of its own, for penalties on D's input gradient (R1, WGAN-GP).
 `conv_general_dilated` has lax's signature, so `nn.Conv(..., conv_general_dilated=...)` takes it
 and the params (names, shapes, inits) stay nn.Conv's.
 """
@@ -48,13 +49,25 @@ def _window_bytes(x, kernel, strides, pads):
   return out_h * out_w * kernel.shape[0] * kernel.shape[1] * x.shape[3] * x.dtype.itemsize
 
 
-def conv_dot_grad(x, kernel, strides, padding):
+def conv_dot_grad(x, kernel, strides, padding, own_backward: bool = True):
   """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC x and HWIO kernel, with the
-  backward pass described in the module docstring."""
+  backward pass described in the module docstring; `own_backward=False` keeps XLA's first
+  derivatives (for small convs, where they are as fast) and only the second ones below.
+
+  Second derivatives (R1's and WGAN-GP's penalties differentiate D's input gradient again): the
+  input gradient dx(g, kernel) is linear in each argument, <c, dx(g, kernel)> = <g, conv(c,
+  kernel)>, so its own VJP is a forward conv of the cotangent c (towards g) and this conv's
+  kernel gradient at input c (towards the kernel). XLA differentiates its transposed conv
+  instead, into a conv over the zero-dilated map that took 143 of the MNIST clusters config's
+  290 ms R1 step at batch 64 (the sub-pixel form's 2x2 kernel gradient, 485 ms;
+  experiments/benchmarks/step_op_profile.md).
+  """
   n, h, w, cin = x.shape
   kh, kw, _, cout = kernel.shape
   strides = tuple(strides)
   (lo_h, hi_h), (lo_w, hi_w) = pads = _pads((h, w), (kh, kw), strides, padding)
+  x_shape, kernel_shape = jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(
+      kernel.shape, kernel.dtype)
 
   def forward(x, kernel):
     return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=DN)
@@ -65,9 +78,37 @@ def conv_dot_grad(x, kernel, strides, padding):
   dx_pads = tuple((k - 1 - lo, size - 1 - (out - 1) * s + lo)
                   for k, lo, size, out, s in ((kh, lo_h, h, out_h, strides[0]),
                                               (kw, lo_w, w, out_w, strides[1])))
-  subpixel_dx = (cin * strides[0] * strides[1] >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
+  subpixel_dx = (own_backward
+                 and cin * strides[0] * strides[1] >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
                  and min(min(p) for p in dx_pads) >= 0)
   chunk = im2col.chunk_size(n, _window_bytes(x, kernel, strides, pads))
+
+  def kernel_grad(x, g):  # dL/dkernel at input x for the output cotangent g.
+    if not own_backward:
+      return jax.linear_transpose(lambda k: forward(x, k), kernel_shape)(g)[0]
+    # Windows of x padded as the forward pads it (negative pads crop, as in lax).
+    xp = lax.pad(x, 0.0, ((0, 0, 0), (lo_h, hi_h, 0), (lo_w, hi_w, 0), (0, 0, 0)))
+    rows = lambda start, size: im2col.taps(  # noqa: E731
+        lax.dynamic_slice_in_dim(xp, start, size), range(kh), range(kw), strides,
+        (out_h, out_w)).reshape(size, out_h * out_w, kh * kw * cin)
+    dk = im2col.kernel_gradient(g.reshape(n, out_h * out_w, cout), rows, chunk)
+    return dk.T.reshape(kh, kw, cin, cout)
+
+  @jax.custom_vjp
+  def input_grad(g, kernel):
+    if subpixel_dx:
+      flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+      return upsample.conv_transpose_subpixel(g, flipped, strides, dx_pads, fewest_taps=True)
+    return jax.linear_transpose(lambda x: forward(x, kernel), x_shape)(g)[0]
+
+  def input_grad_fwd(g, kernel):
+    return input_grad(g, kernel), (g, kernel)
+
+  def input_grad_bwd(res, c):
+    g, kernel = res
+    return forward(c, kernel), kernel_grad(c, g)
+
+  input_grad.defvjp(input_grad_fwd, input_grad_bwd)
 
   @jax.custom_vjp
   def conv(x, kernel):
@@ -78,18 +119,7 @@ def conv_dot_grad(x, kernel, strides, padding):
 
   def bwd(res, g):
     x, kernel = res
-    if subpixel_dx:
-      flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
-      dx = upsample.conv_transpose_subpixel(g, flipped, strides, dx_pads, fewest_taps=True)
-    else:
-      dx = jax.vjp(lambda x: forward(x, kernel), x)[1](g)[0]
-    # Windows of x padded as the forward pads it (negative pads crop, as in lax).
-    xp = lax.pad(x, 0.0, ((0, 0, 0), (lo_h, hi_h, 0), (lo_w, hi_w, 0), (0, 0, 0)))
-    rows = lambda start, size: im2col.taps(  # noqa: E731
-        lax.dynamic_slice_in_dim(xp, start, size), range(kh), range(kw), strides,
-        (out_h, out_w)).reshape(size, out_h * out_w, kh * kw * cin)
-    dk = im2col.kernel_gradient(g.reshape(n, out_h * out_w, cout), rows, chunk)
-    return dx, dk.T.reshape(kh, kw, cin, cout)
+    return input_grad(g, kernel), kernel_grad(x, g)
 
   conv.defvjp(fwd, bwd)
   return conv(x, kernel)
@@ -99,7 +129,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          precision=None, min_window_bytes=None):
   """lax.conv_general_dilated's signature for `nn.Conv(conv_general_dilated=...)`: a plain 2-D
-  NHWC convolution with enough work goes through `conv_dot_grad`, anything else to lax as is."""
+  NHWC convolution goes through `conv_dot_grad` (its own first derivatives from
+  `min_window_bytes` of windows up, default MIN_WINDOW_BYTES), anything else to lax as is."""
   args = (lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
           feature_group_count)
   plain = (lhs.ndim == 4 and feature_group_count == 1
@@ -109,11 +140,12 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
            and precision is None)
   if min_window_bytes is None:
     min_window_bytes = MIN_WINDOW_BYTES
-  if not plain or lhs.shape[0] * _window_bytes(
-      lhs, rhs, window_strides, _pads(lhs.shape[1:3], rhs.shape[:2], window_strides,
-                                      padding)) < min_window_bytes:
+  if not plain:
     return lax.conv_general_dilated(*args, precision=precision)
-  return conv_dot_grad(lhs, rhs, window_strides, padding)
+  window_bytes = lhs.shape[0] * _window_bytes(
+      lhs, rhs, window_strides, _pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding))
+  return conv_dot_grad(lhs, rhs, window_strides, padding,
+                       own_backward=window_bytes >= min_window_bytes)
 
 
 def constant_planes(image_channels: int, conv_fn=None):
