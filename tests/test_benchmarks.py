@@ -33,3 +33,14 @@ def test_op_profile_counts_idle_stretches_to_the_convolution_in_flight():
   # With the ops' own events the rows add up to the traced stretch, 0 to 200 ns.
   own = sum(end - start for start, end, _ in events) * 1e-9
   assert own + sum(idle.values()) == pytest.approx(200e-9)
+
+
+def test_op_profile_overrides_set_nested_keys_as_gan_jax_main_would():
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  for item in ('r1_gamma=0.1', 'dcgan.conv_impl=xla', 'dcgan.width=32', "loss='hinge'"):
+    step_op_profile.override(config, item)
+  assert (config.r1_gamma, config.dcgan.conv_impl, config.dcgan.width, config.loss) == (
+      0.1, 'xla', 32, 'hinge')
+  with pytest.raises(TypeError):  # ConfigDict keeps each field's type.
+    step_op_profile.override(config, 'dcgan.width=wide')

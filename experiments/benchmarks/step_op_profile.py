@@ -16,8 +16,11 @@ logged norms and losses).
   python experiments/benchmarks/step_op_profile.py --config=configs/dcgan.py --batch=256 --top=25 \\
       --out=/tmp/dcgan256_ops.md
   python experiments/benchmarks/step_op_profile.py --config=net=dcgan64 --batch=256  # on a GPU
+  python experiments/benchmarks/step_op_profile.py --config=configs/sota.py:clusters=30 \\
+      --set=r1_gamma=0.1 --set=dcgan.conv_impl=xla
 """
 import argparse
+import ast
 import collections
 import glob
 import os
@@ -41,16 +44,36 @@ _STEP = 'ThunkExecutor::Execute (wait for completion)'
 _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'ThreadpoolListener', 'end: ')
 
 
-def compiled_step(config_arg, batch):
+def override(config, item):
+  """Sets `config`'s KEY to VALUE for an item 'KEY=VALUE' (dotted KEY, VALUE a Python literal or
+  a plain string), as `--config.KEY=VALUE` does for gan_jax.main."""
+  key, value = item.split('=', 1)
+  *path, last = key.split('.')
+  node = config
+  for name in path:
+    node = node[name]
+  try:
+    value = ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    pass  # A string such as 'xla'.
+  node[last] = value
+
+
+def compiled_step(config_arg, batch, overrides=()):
   """gan_step_bench's compiled step (state donated) for a config file (`configs/sota.py:infogan`),
-  grayscale, or for one of gan_step_bench's NETS (`net=dcgan64`), in its shape."""
+  grayscale, or for one of gan_step_bench's NETS (`net=dcgan64`), in its shape; `overrides`:
+  'KEY=VALUE' items (`override`)."""
   if config_arg.startswith('net='):
     config, shape = gan_step_bench.get_config(config_arg[4:], batch)
+    for item in overrides:
+      override(config, item)
     compiled, state, batch, _, _ = gan_step_bench.compile_step(config, shape)
     return compiled, state, batch
   config = sweep.load_config(config_arg)  # As gan_jax.main reads --config.
   if batch:
     config.batch_size = batch
+  for item in overrides:
+    override(config, item)
   compiled, state, batch, _, _ = gan_step_bench.compile_step(
       config, (config.image_size, config.image_size, 1))
   return compiled, state, batch
@@ -148,9 +171,11 @@ def main():
   parser.add_argument('--steps', type=int, default=10, help='traced steps')
   parser.add_argument('--top', type=int, default=20, help='ops listed one by one')
   parser.add_argument('--out', default=None, help='also write the tables here (markdown)')
+  parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                      help='a config override as --config.KEY=VALUE sets it (repeatable)')
   args = parser.parse_args()
 
-  compiled, state, batch = compiled_step(args.config, args.batch)
+  compiled, state, batch = compiled_step(args.config, args.batch, args.set)
   totals, wall = op_times(compiled, state, batch, args.steps)
   hlo_text = compiled.as_text()
   rows = [(seconds, name, *describe(hlo_text, name)) for name, seconds in totals.items()]
@@ -158,7 +183,8 @@ def main():
   summed = sum(r[0] for r in rows)
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  lines = [f'# Ops of one train step: `{args.config}`, batch {batch["image"].shape[1]}', '',
+  sets = ''.join(f' `{item}`' for item in args.set)
+  lines = [f'# Ops of one train step: `{args.config}`{sets}, batch {batch["image"].shape[1]}', '',
            f'jax {jax.__version__} ({jax.default_backend()}), {len(os.sched_getaffinity(0))} '
            f'cores, XLA_FLAGS={os.environ.get("XLA_FLAGS")}. {args.steps} traced steps: '
            f'{wall * 1e3:.1f} ms per step (traced), the rows add up to {summed * 1e3:.1f} ms; '

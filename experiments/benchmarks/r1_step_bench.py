@@ -1,0 +1,59 @@
+"""The train step with and without R1 (`config.r1_gamma`), D's convs on XLA's own autodiff
+(`dcgan.conv_impl=xla`) or on models/conv.py's (`auto`: at batch 64 XLA's first derivatives too,
+below MIN_WINDOW_BYTES, and its own second derivatives, which R1 takes of D's input gradient).
+One process, the four compilations alternated rep by rep (gan_step_bench.alternate), state
+donated, one device; medians of ms per step, as the trainer compiles the step.
+
+  python experiments/benchmarks/r1_step_bench.py --config=configs/sota.py:clusters=30 --reps=7
+"""
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gan_step_bench  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
+import jax
+
+from gan_jax import sweep
+
+
+def runner(config, conv_impl, r1_gamma):
+  config = config.copy_and_resolve_references()
+  config.dcgan.conv_impl = conv_impl
+  config.r1_gamma = r1_gamma
+  compiled, state, batch, _, _ = gan_step_bench.compile_step(
+      config, (config.image_size, config.image_size, 1))
+  return gan_step_bench.jax_runner(compiled, state, batch)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--config', default='configs/sota.py:clusters=30')
+  parser.add_argument('--batch', type=int, default=0, help="0: the config's")
+  parser.add_argument('--r1_gamma', type=float, default=0.1)
+  parser.add_argument('--reps', type=int, default=7)
+  parser.add_argument('--rep_seconds', type=float, default=1.0)
+  args = parser.parse_args()
+  config = sweep.load_config(args.config)
+  if args.batch:
+    config.batch_size = args.batch
+  runners = {(impl, gamma): runner(config, impl, gamma)
+             for impl in ('xla', 'auto') for gamma in (0.0, args.r1_gamma)}
+  times, _ = gan_step_bench.alternate(runners, args.reps, args.rep_seconds)
+  print(f'jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores, load average '
+        f'{os.getloadavg()[0]:.1f}; `{args.config}`, batch {config.batch_size}; median ms per '
+        f'step of {args.reps} alternated reps of ~{args.rep_seconds} s (min-max)\n')
+  print('| D conv_impl | no R1 ms | R1 ms | R1 / no R1 |')
+  print('|---|---|---|---|')
+  for impl in ('xla', 'auto'):
+    plain, r1 = (times[(impl, g)] for g in (0.0, args.r1_gamma))
+    med = lambda t: 1e3 * statistics.median(t)  # noqa: E731
+    span = lambda t: f'{1e3 * min(t):.1f}-{1e3 * max(t):.1f}'  # noqa: E731
+    print(f'| `{impl}` | {med(plain):.1f} ({span(plain)}) | {med(r1):.1f} ({span(r1)}) | '
+          f'{med(r1) / med(plain):.2f} |')
+
+
+if __name__ == '__main__':
+  main()
