@@ -135,6 +135,13 @@ def compile_step(config, shape, steps_per_call=0, unroll=True):
 # ----------------------------------------------------------------------------------------------
 # Timing.
 
+def config_runner(config):
+  """`jax_runner` of `config`'s train step as the trainer compiles it, on grayscale images of
+  the config's size (what the benchmarks that vary one config field time)."""
+  compiled, state, batch, _, _ = compile_step(config, (config.image_size, config.image_size, 1))
+  return jax_runner(compiled, state, batch)
+
+
 def jax_runner(compiled, state, batch):
   """run(n) -> seconds for n steps, the state carried (and donated) from call to call."""
   carry = {'state': state}

@@ -23,9 +23,7 @@ def runner(config, conv_impl, r1_gamma):
   config = config.copy_and_resolve_references()
   config.dcgan.conv_impl = conv_impl
   config.r1_gamma = r1_gamma
-  compiled, state, batch, _, _ = gan_step_bench.compile_step(
-      config, (config.image_size, config.image_size, 1))
-  return gan_step_bench.jax_runner(compiled, state, batch)
+  return gan_step_bench.config_runner(config)
 
 
 def main():

@@ -24,9 +24,7 @@ def runner(config, kernels):
   config = config.copy_and_resolve_references()
   config.xla_cpu_kernels = kernels
   # Compiled with xla_cpu.step_options(config), as the trainer compiles it.
-  compiled, state, batch, _, _ = gan_step_bench.compile_step(
-      config, (config.image_size, config.image_size, 1))
-  return gan_step_bench.jax_runner(compiled, state, batch)
+  return gan_step_bench.config_runner(config)
 
 
 def main():
