@@ -400,11 +400,12 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
 def make_train_step(config, *, axis_name: Optional[str] = AXIS, regularize: bool = True):
   """`train_step` with the config's static choices bound (for pmap/jit).
 
-  Lazy R1 (StyleGAN2's; `config.r1_every` > 1): R1's second backward pass costs more than the
-  rest of the step (MNIST clusters=30: 3.9 against 9.5 steps/s on 2 CPU cores), so the caller
-  runs the regularised step, its penalty weighted by r1_every, at steps divisible by r1_every
-  and `regularize=False`'s step (no penalty) at the others; train.train_and_evaluate does. A
-  lax.cond on the step inside one program ran slower still on XLA:CPU (~4 min for 500 steps).
+  Lazy R1 (StyleGAN2's; `config.r1_every` > 1): R1's second backward pass makes its step 1.12x
+  the plain one (MNIST clusters=30, batch 64, D's convs' own second derivatives; 2.4x on XLA's;
+  experiments/benchmarks/r1_step_bench.py), so the caller runs the regularised step, its
+  penalty weighted by r1_every, at steps divisible by r1_every and `regularize=False`'s step
+  (no penalty) at the others; train.train_and_evaluate does. A lax.cond on the step inside one
+  program ran slower still on XLA:CPU (~4 min for 500 steps, with XLA's second derivatives).
   """
   if config.loss not in losses.LOSSES:
     raise ValueError(f'Unknown loss {config.loss!r}; choose one of {sorted(losses.LOSSES)}.')

@@ -114,15 +114,16 @@ def jax_batch(shape, batch, lead=(1,), classes=0):
   return {'image': image, 'label': label}
 
 
-def compile_step(config, shape, steps_per_call=0, unroll=True):
-  """(compiled step, state, batch, lower s, compile s). steps_per_call=0: plain train_step."""
+def compile_step(config, shape, steps_per_call=0, unroll=True, regularize=True, state=None):
+  """(compiled step, state, batch, lower s, compile s). steps_per_call=0: plain train_step;
+  `regularize`: steps.make_train_step's (lazy R1); `state`: another compilation's, to share."""
   from gan_jax import multi_step, steps, xla_cpu  # pylint: disable=g-import-not-at-top
-  state = jax_state(config, shape)
+  state = jax_state(config, shape) if state is None else state
   if steps_per_call:
     fn = multi_step.make_multi_step(config, steps_per_call, axis_name=None, unroll=unroll)
     batch = jax_batch(shape, config.batch_size, (steps_per_call, 1), num_classes(config))
   else:
-    fn = steps.make_train_step(config, axis_name=None)
+    fn = steps.make_train_step(config, axis_name=None, regularize=regularize)
     batch = jax_batch(shape, config.batch_size, classes=num_classes(config))
   t0 = time.perf_counter()
   lowered = jax.jit(fn, donate_argnums=(0,)).lower(state, batch)
