@@ -67,8 +67,9 @@ def get_config(arg=None):
     config.ema.decay = 0.9995
     # Lazy R1 on D (StyleGAN2's: gamma 0.01, the penalty weighted by 16 on every 16th step):
     # seeds 0-2 FID 5.29 / 5.55 / 5.37 against 5.50 / 5.70 / 5.46 without it, each lower.
-    # Its step is 1.12x the plain one, on 1 step in 16; 17,000 steps took 27.9 min alone on 2
-    # AVX-512 cores (README, "The best"). Untried on Fashion-MNIST.
+    # It costs 1.03x the steps without R1 (experiments/benchmarks/r1_step_bench.py): seed 0
+    # trained 17,000 steps in 27.9 min alone on 2 AVX-512 cores, the same config without R1 in
+    # 28.1 right after it (README, "The best"). Untried on Fashion-MNIST.
     config.r1_gamma = 0.01
     config.r1_every = 16
   if arg.projection:  # D sees the label or cluster by projection, not as input planes.
