@@ -400,8 +400,8 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
 def make_train_step(config, *, axis_name: Optional[str] = AXIS, regularize: bool = True):
   """`train_step` with the config's static choices bound (for pmap/jit).
 
-  Lazy R1 (StyleGAN2's; `config.r1_every` > 1): R1's second backward pass makes its step 1.12x
-  the plain one (MNIST clusters=30, batch 64, D's convs' own second derivatives; 2.4x on XLA's;
+  Lazy R1 (StyleGAN2's; `config.r1_every` > 1): R1's second backward pass makes its step 1.1-1.2x
+  the plain one (MNIST clusters=30, batch 64, D's convs' own second derivatives; 2.4-2.8x on XLA's;
   experiments/benchmarks/r1_step_bench.py), so the caller runs the regularised step, its
   penalty weighted by r1_every, at steps divisible by r1_every and `regularize=False`'s step
   (no penalty) at the others; train.train_and_evaluate does. A lax.cond on the step inside one
