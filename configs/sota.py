@@ -70,7 +70,7 @@ def get_config(arg=None):
     # It costs 1.03x the steps without R1 (experiments/benchmarks/r1_step_bench.py): seed 0
     # trained 17,000 steps in 27.9 min alone on 2 AVX-512 cores, the same config without R1 in
     # 28.1 right after it (README, "The best"). Fashion-MNIST seed 0 lost with it (14.67 against
-    # 13.96, D near chance at the end), so there D stays unpenalised.
+    # 13.96; experiments/toolbox/README.md), so there D stays unpenalised.
     config.r1_gamma = 0.01
     config.r1_every = 16
   if arg.projection:  # D sees the label or cluster by projection, not as input planes.
