@@ -63,8 +63,9 @@ def get_config():
   # BatchNorms has the class's own gain and bias: conditional BatchNorm, as in BigGAN's G).
   config.dcgan.g_conditioning = 'input'
 
-  # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares' or
-  # 'wasserstein' (with gp_lambda > 0): gan_jax/losses.py.
+  # 'non_saturating', 'minimax' (the saturating log(1 - D(G(z)))), 'hinge', 'least_squares',
+  # 'wasserstein' (with gp_lambda > 0) or 'relativistic' (RpGAN: each real scored against a
+  # fake; G's step runs D on the real batch too): gan_jax/losses.py.
   config.loss = 'non_saturating'
   # > 0: one-sided label smoothing, real images labelled 1 - label_smoothing in D's
   # cross-entropy (Salimans et al. 2016 use 0.1); minimax and non_saturating only.

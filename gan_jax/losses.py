@@ -5,6 +5,8 @@ gradient penalty, and top-k training's weights on G's loss.
   hinge                    Lim & Ye (2017), Miyato et al. (2018): relu(1 - real) + relu(1 + fake).
   least_squares            Mao et al. (2017), a-b-c = 0-1-1: (real - 1)^2 + fake^2, G (fake - 1)^2.
   wasserstein              Arjovsky et al. (2017); with `gradient_penalty` Gulrajani et al.
+  relativistic             Jolicoeur-Martineau (2018), RpGAN: each real scored against a fake,
+                           softplus(fake - real) for D, softplus(real - fake) for G.
 
 Why logits for the cross-entropy losses: log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l)
 are exact and finite for any logit, while log(sigmoid(l)) underflows to -inf as soon as D is
@@ -76,6 +78,23 @@ def wasserstein_discriminator_loss(*, real_logits, fake_logits):
   return jnp.mean(fake_logits) - jnp.mean(real_logits)
 
 
+def relativistic_discriminator_loss(*, real_logits, fake_logits):
+  """E softplus(D(G(z)) - D(x)) = -E log sigmoid(D(x) - D(G(z))), real and fake in pairs.
+
+  The relativistic pairing GAN (Jolicoeur-Martineau 2018, "RSGAN"; R3GAN's RpGAN): D estimates
+  how much more real x is than a fake, not whether x is real. Pairs are the i-th real and fake
+  of a device's batch, so the loss is a mean over pairs and any device count gives the same.
+  """
+  return jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+
+
+def relativistic_generator_loss(*, fake_logits, real_logits, weights=None):
+  """E softplus(D(x) - D(G(z))): G wants its fakes scored above the reals they are paired with.
+  Unlike the other G losses it reads D on real data (g_step passes D's logits of the real batch,
+  held constant), so the reals' side of D's scale moves G's gradient too."""
+  return _mean(jax.nn.softplus(real_logits - fake_logits), weights)
+
+
 def gradient_penalty(critic, real, fake, eps):
   """E (|grad_x critic(x_hat)|_2 - 1)^2 at x_hat = eps real + (1 - eps) fake (Gulrajani et al.).
 
@@ -99,8 +118,10 @@ LOSSES = {
     'hinge': (hinge_discriminator_loss, linear_generator_loss),
     'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
     'wasserstein': (wasserstein_discriminator_loss, linear_generator_loss),
+    'relativistic': (relativistic_discriminator_loss, relativistic_generator_loss),
 }
 GENERATOR_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}
+RELATIVISTIC = ('relativistic',)  # G's loss takes `real_logits` too: g_step scores the reals.
 SMOOTHABLE = ('minimax', 'non_saturating')  # The losses whose D takes a label to smooth.
 
 

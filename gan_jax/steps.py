@@ -304,7 +304,8 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
            info: info_lib.Info = info_lib.Info(), rng: Optional[jax.Array] = None,
            fakes: Optional[Fakes] = None,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
-  """One generator update against the current D. `batch` only sets this device's batch size.
+  """One generator update against the current D. `batch` sets this device's batch size; only a
+  relativistic loss (losses.RELATIVISTIC) reads its images, D's scores of them held constant.
 
   `loss` names G's half of a pair in losses.LOSSES. `top_k` (off by default): see losses.TopK;
   it adds the metric `g_top_k`, the fraction of fakes G learnt from. `augment`: the DiffAugment
@@ -325,6 +326,15 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
                     _random_labels(state, y_rng, local_num, axis_name), g_rng)
   z, labels = fakes.z, fakes.labels
   loss_of_logits = losses.LOSSES[loss][1]
+  if loss in losses.RELATIVISTIC:  # Static. G's loss pairs its fakes with D's scores of reals.
+    real = batch['image']
+    if augment:
+      real = diff_augment.diff_augment(real, jax.random.fold_in(rng, 5), augment,
+                                       axis_name=axis_name)
+    real_logits, _ = _discriminate(state, state.d_params, state.d_batch_stats, real,
+                                   batch.get('label'), jax.random.fold_in(rng, 6))
+    loss_of_logits = functools.partial(loss_of_logits,
+                                       real_logits=jax.lax.stop_gradient(real_logits))
 
   def loss_of_fakes(fake):
     if augment:  # Static.

@@ -62,7 +62,8 @@ def variant(spec):
     config.ema.update(decay=0.5, start_step=3)
     if name == 'dcgan':  # D keeps its BatchNorm and adds the minibatch deviation over pairs
       # (a device's 2 examples on 8 devices) and dropout; G has BatchNorm and spectral norm; Q.
-      config.update_from_flattened_dict({'loss': 'hinge', 'dcgan.g_spectral_norm': True,
+      # The relativistic loss: G's step scores a real batch too (D's BatchNorm over it).
+      config.update_from_flattened_dict({'loss': 'relativistic', 'dcgan.g_spectral_norm': True,
                                          'dcgan.minibatch_std': 2,
                                          'dcgan.d_dropout': 0.2,
                                          'info.categories': 4, 'info.continuous': 1})

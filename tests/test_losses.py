@@ -46,8 +46,9 @@ def test_losses_are_finite_at_extreme_logits():
   values = [losses.discriminator_loss(real_logits=extreme, fake_logits=extreme),
             losses.minimax_generator_loss(fake_logits=extreme),
             losses.non_saturating_generator_loss(fake_logits=extreme)]
-  grads = [jax.grad(lambda l, f=f: f(fake_logits=l))(extreme)
-           for f in losses.GENERATOR_LOSSES.values()]
+  reals = lambda name: {'real_logits': extreme[::-1]} if name in losses.RELATIVISTIC else {}
+  grads = [jax.grad(lambda l, f=f, n=n: f(fake_logits=l, **reals(n)))(extreme)
+           for n, f in losses.GENERATOR_LOSSES.items()]
   assert all(np.all(np.isfinite(v)) for v in values + grads)
   # -log D(G(z)) with D(G(z)) = sigmoid(-1e4) is 1e4 / 2 on average: exact, not clipped.
   np.testing.assert_allclose(values[2], 5e3, rtol=1e-6)
@@ -61,7 +62,7 @@ def test_minimax_saturates_where_non_saturating_does_not():
   np.testing.assert_allclose(g_non_sat, -1.0 / 8, rtol=1e-5)  # -(1 - D(G(z))) / N
 
 
-def test_hinge_least_squares_and_wasserstein_match_their_formulas():
+def test_hinge_least_squares_wasserstein_and_relativistic_match_their_formulas():
   real, fake = np.asarray(LOGITS_REAL, np.float64), np.asarray(LOGITS_FAKE, np.float64)
   expected = {
       # (D's loss, G's loss)
@@ -73,11 +74,16 @@ def test_hinge_least_squares_and_wasserstein_match_their_formulas():
       'non_saturating': (-np.mean(np.log(sig(real))) - np.mean(np.log(1 - sig(fake))),
                          -np.mean(np.log(sig(fake)))),
   }
+  # Relativistic pairing: the i-th real against the i-th fake, log sigmoid of their difference.
+  expected['relativistic'] = (-np.mean(np.log(sig(real - fake))),
+                              -np.mean(np.log(sig(fake - real))))
+  assert set(expected) == set(losses.LOSSES) - {'minimax'}
   for name, (d_expected, g_expected) in expected.items():
     d_loss, g_loss = losses.LOSSES[name]
     np.testing.assert_allclose(d_loss(real_logits=LOGITS_REAL, fake_logits=LOGITS_FAKE),
                                d_expected, rtol=1e-6, err_msg=name)
-    np.testing.assert_allclose(g_loss(fake_logits=LOGITS_FAKE), g_expected, rtol=1e-6,
+    reals = {'real_logits': LOGITS_REAL} if name in losses.RELATIVISTIC else {}
+    np.testing.assert_allclose(g_loss(fake_logits=LOGITS_FAKE, **reals), g_expected, rtol=1e-6,
                                err_msg=name)
   # The hinge stops at the margin: D gets no gradient from examples beyond it.
   grad = jax.grad(lambda r: losses.hinge_discriminator_loss(real_logits=r,

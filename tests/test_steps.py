@@ -279,6 +279,25 @@ def test_label_smoothing_enters_d_step_as_its_cross_entropy(tiny_config, mnist):
   np.testing.assert_allclose(smoothed['d_fake'], plain['d_fake'], rtol=1e-6)  # Same forward.
 
 
+def test_relativistic_g_step_pairs_its_fakes_with_ds_scores_of_the_real_batch(tiny_config, mnist):
+  # On a linear D (logit = w . x + b) G's loss is E softplus(D(x_i) - D(G(z_i))), the i-th real
+  # of the batch against the i-th fake; the same fakes scored without reals give another value.
+  _, state = _state(tiny_config, mnist, **{'mlp.d_hidden': (), 'mlp.dropout': 0.0})
+  params = state.d_params['Dense_0']
+  logit = lambda x: x.reshape(x.shape[0], -1) @ params['kernel'][:, 0] + params['bias'][0]
+  batch, rng = _batch(mnist, 0), jax.random.PRNGKey(3)
+  fakes = steps.draw_fakes(state, batch, rng)
+  g_step = jax.jit(functools.partial(steps.g_step, loss='relativistic'))
+  _, metrics = g_step(state, batch, rng=rng, fakes=fakes)
+  expected = jnp.mean(jax.nn.softplus(logit(batch['image']) - logit(fakes.images)))
+  np.testing.assert_allclose(metrics['g_loss'], expected, rtol=1e-5)
+  other = _batch(mnist, 1)  # Other reals, the same fakes: G's loss follows the reals' scores.
+  _, metrics_other = g_step(state, other, rng=rng, fakes=fakes)
+  np.testing.assert_allclose(metrics_other['g_loss'], jnp.mean(jax.nn.softplus(
+      logit(other['image']) - logit(fakes.images))), rtol=1e-5)
+  assert abs(float(metrics_other['g_loss']) - float(metrics['g_loss'])) > 1e-4
+
+
 def r1_flatness(data, seed=0, num_steps=30):
   """E|grad_x D|^2 on real data and D(x) after `num_steps` d_steps with gamma 0 and 10."""
   def after_training(r1_gamma):
