@@ -282,7 +282,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   metrics = _pmean({
       'd_loss': loss_value,  # What D minimises: its loss plus the penalties (also on their own).
       # D(x) and D(G(z)) read D's output as a logit, which it is for the cross-entropy losses;
-      # for hinge / least squares / Wasserstein compare d_gap instead.
+      # for hinge / least squares / Wasserstein / relativistic compare d_gap instead.
       'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
       'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
       'd_gap': jnp.mean(real_logits) - jnp.mean(fake_logits),  # WGAN: the W1 estimate.

@@ -154,6 +154,8 @@ def _console_line(step, total, m, steps_per_sec):
   return (f'step {step}/{total}  d_loss {m["d_loss"]:.3f}  g_loss {m["g_loss"]:.3f}  '
           f'D(x) {m["d_real"]:.3f}  D(G(z)) {m["d_fake"]:.3f}  '
           f'acc real/fake {m["d_real_acc"]:.2f}/{m["d_fake_acc"]:.2f}  '
+          # The mean logits' gap: D's lead where its output is no probability (hinge, WGAN, ...).
+          f'gap {m["d_gap"]:.2f}  '
           f'{steps_per_sec:.2f} steps/s  ETA {eta / 60:.1f} min')
 
 
