@@ -22,11 +22,12 @@ pytestmark = pytest.mark.slow  # ~100 s alone: 7 runs, each compiling a step for
 # statistics (in G and D of the DCGAN), dropout and top-k's selection over the global batch (the
 # MLP, 2 fakes per device at 8), DiffAugment's draws and the EMA of G (both), spectral norm's
 # power iteration (the DCGAN's G; D's layers use the same module), the relativistic loss (G's
-# step scores a real batch too), InfoGAN's Q head and codes (the DCGAN), WGAN-GP's interpolates (the MLP). The MLP runs in float64 only,
-# where the device counts must agree exactly; XLA:CPU's float64 convolutions are slow enough to
-# triple the test's time, so the DCGAN runs in float32. One variant per net: the features apart,
-# in four variants, took twice as long. The DCGAN is also conditioned on 3 k-means clusters, whose
-# labels G draws by their unequal shares for the global batch (config.clusters).
+# step scores a real batch too), InfoGAN's Q head and codes (the DCGAN), WGAN-GP's interpolates
+# (the MLP). The MLP runs in float64 only, where the device counts must agree exactly; XLA:CPU's
+# float64 convolutions are slow enough to triple the test's time, so the DCGAN runs in float32.
+# One variant per net: the features apart, in four variants, took twice as long. The DCGAN is
+# also conditioned on 3 k-means clusters, whose labels G draws by their unequal shares for the
+# global batch (config.clusters).
 VARIANTS = ('dcgan:toolbox:clusters', 'vanilla:top_k:toolbox:x64')
 RUNS = ('pmap2', 'pmap8', 'shard_map8')
 

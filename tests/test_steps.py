@@ -281,7 +281,7 @@ def test_label_smoothing_enters_d_step_as_its_cross_entropy(tiny_config, mnist):
 
 def test_relativistic_g_step_pairs_its_fakes_with_ds_scores_of_the_real_batch(tiny_config, mnist):
   # On a linear D (logit = w . x + b) G's loss is E softplus(D(x_i) - D(G(z_i))), the i-th real
-  # of the batch against the i-th fake; the same fakes scored without reals give another value.
+  # of the batch against the i-th fake; other reals beside the same fakes give their own value.
   _, state = _state(tiny_config, mnist, **{'mlp.d_hidden': (), 'mlp.dropout': 0.0})
   params = state.d_params['Dense_0']
   logit = lambda x: x.reshape(x.shape[0], -1) @ params['kernel'][:, 0] + params['bias'][0]
