@@ -38,6 +38,7 @@ def get_config():
   config.dcgan.width = 64
   config.dcgan.g_width = 0  # > 0: G's width instead of `width` (D keeps `width`).
   config.dcgan.kernel_size = 4
+  config.dcgan.d_kernel_size = 0  # > 0: D's kernel size instead of `kernel_size` (G keeps it).
   # G's upsampling: 'transposed' (4x4 fractional-strided convs) or 'resize' (nearest, then 3x3).
   config.dcgan.g_upsampling = 'transposed'
   config.dcgan.upsample_impl = 'auto'  # 'auto', 'conv_transpose', 'subpixel' or 'dot_grad'.

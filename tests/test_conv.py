@@ -59,6 +59,7 @@ def _penalty_grads(conv_fn, x, kernel):
 # overhanging pads, stride 1.
 GRID2 = [(p, 4, 2, hw, cin) for p in ('SAME', ((0, 3), (4, 0))) for hw, cin in
          (((9, 9), 2), ((7, 8), 32))] + [(((1, 2), (2, 1)), 3, 2, (7, 8), 32),
+                                          ('SAME', 3, 2, (8, 8), 32),  # D's 3x3: pads (0, 1)
                                           ('VALID', 3, 1, (9, 8), 64)]
 
 

@@ -120,6 +120,23 @@ def test_dcgan_g_width_widens_the_generator_alone():
   assert _count(wide_d_vars['params']) == _count(d_vars['params'])
 
 
+def test_dcgan_d_kernel_size_sets_ds_kernels_alone():
+  """`dcgan.d_kernel_size` sets D's kernels (3x3 keeps 28 -> 14 -> 7 at stride 2); G keeps
+  `kernel_size`, and D of either kernel reads every pixel (each logit moves with each input)."""
+  _, _, g_vars, d_vars = _init('dcgan', (28, 28, 1), shapes_only=True)
+  _, d, g3_vars, d3_vars = _init('dcgan', (28, 28, 1), d_kernel_size=3)
+  assert jax.tree.map(jnp.shape, g3_vars) == jax.tree.map(jnp.shape, g_vars)
+  kernels = [v['kernel'].shape for k, v in d3_vars['params'].items() if k.startswith('Conv')]
+  assert kernels == [(3, 3, 1, 64), (3, 3, 64, 128)]
+  bn = lambda c: 2 * c  # noqa: E731  (scale and offset)
+  assert _count(d3_vars['params']) == (3 * 3 * 64 + 64) + 3 * 3 * 64 * 128 + bn(128) + (
+      7 * 7 * 128 + 1) == 80_897
+  assert _count(d_vars['params']) - _count(d3_vars['params']) == 7 * (64 + 64 * 128)
+  x = jax.random.normal(jax.random.key(2), (2, 28, 28, 1))
+  grad = jax.grad(lambda x: d.apply(d3_vars, x, train=False).sum())(x)
+  assert np.all(np.abs(np.asarray(grad)) > 0)
+
+
 def test_dcgan_has_no_bias_before_batchnorm():
   _, _, g_vars, d_vars = _init('dcgan', (32, 32, 1), width=8, shapes_only=True)
   g_layers = [k for k in g_vars['params'] if not k.startswith('BatchNorm')]

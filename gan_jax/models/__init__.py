@@ -30,6 +30,7 @@ def _dcgan(config, shape, num_classes, axis_name):
             axis_name=axis_name)
   codes = info.of_config(config)
   g_width = config.dcgan.get('g_width', 0) or config.dcgan.width
+  d_kernel = config.dcgan.get('d_kernel_size', 0) or config.dcgan.kernel_size
   return (DCGANGenerator(channels=channels, width=g_width,
                          upsample_impl=config.dcgan.upsample_impl,
                          upsampling=config.dcgan.get('g_upsampling', 'transposed'),
@@ -42,7 +43,7 @@ def _dcgan(config, shape, num_classes, axis_name):
                              minibatch_std=config.dcgan.get('minibatch_std', 0),
                              dropout=config.dcgan.get('d_dropout', 0.0),
                              conditioning=config.dcgan.get('d_conditioning', 'planes'),
-                             info_outputs=codes.outputs, **kw))
+                             info_outputs=codes.outputs, **{**kw, 'kernel_size': d_kernel}))
 
 
 def _dcgan_seed32(config, shape, num_classes, axis_name):
