@@ -76,6 +76,7 @@ def get_config():
   # and reuses their forward pass, one G forward fewer per step; False: fresh ones (Algorithm 1).
   config.reuse_fakes = False
   config.r1_gamma = 0.0  # > 0: R1 penalty (gamma / 2) E|grad_x D(x)|^2 on real data (Mescheder).
+  config.r2_gamma = 0.0  # > 0: the same penalty on the fakes (R2; with R1 in R3GAN), on R1's steps.
   config.r1_every = 1  # > 1: that penalty x r1_every, every r1_every-th step (StyleGAN2's lazy R1).
   config.gp_lambda = 0.0  # > 0: WGAN-GP's gradient penalty (Gulrajani et al.: 10); D without BN.
   # DiffAugment (Zhao et al. 2020) on every image D sees: comma-separated 'color', 'translation',

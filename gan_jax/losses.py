@@ -163,10 +163,11 @@ def top_k_weights(fake_logits, fraction, axis_name):
 
 
 def r1_interval(config) -> int:
-  """Every how many train steps D's R1 penalty runs: `r1_every` with R1 on, else 1. Above 1 it is
-  lazy (steps.make_train_step); the logged `d_r1` then averages in the zeros of the steps between.
-  """
-  return int(config.get('r1_every', 1)) if config.get('r1_gamma', 0.0) else 1
+  """Every how many train steps D's R1 (and R2) penalty runs: `r1_every` with either on, else 1.
+  Above 1 it is lazy (steps.make_train_step); the logged `d_r1` and `d_r2` then average in the
+  zeros of the steps between."""
+  on = config.get('r1_gamma', 0.0) or config.get('r2_gamma', 0.0)
+  return int(config.get('r1_every', 1)) if on else 1
 
 
 def top_k_of(config) -> TopK:

@@ -76,6 +76,15 @@ def _discriminate(state, d_params, batch_stats, x, labels, rng, info: bool = Fal
   return logits, new_vars.get('batch_stats', {})
 
 
+def _input_grad_norm(fn, x):
+  """(logits, aux, E_i |grad_{x_i} logits_i|^2) for fn(x) -> (logits, aux): the input gradients
+  come from the forward pass's own pullback with a cotangent of ones, each example's gradient (D
+  in training mode with BatchNorm adds the batch statistics' cross terms, as in the references)."""
+  logits, pullback, aux = jax.vjp(fn, x, has_aux=True)
+  grads, = pullback(jnp.ones_like(logits))
+  return logits, aux, jnp.mean(jnp.sum(jnp.square(grads).reshape(x.shape[0], -1), axis=1))
+
+
 def _info_term(logits, z, info: info_lib.Info):
   """(D's logits, InfoGAN's term, its metrics) from `_discriminate(..., info.on)`'s logits."""
   if not info.on:
@@ -116,8 +125,8 @@ def draw_fakes(state: GANState, batch: Batch, rng: jax.Array,
 
 
 def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
-           rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, gp_lambda: float = 0.0,
-           augment: str = '', info: info_lib.Info = info_lib.Info(),
+           rng: Optional[jax.Array] = None, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+           gp_lambda: float = 0.0, augment: str = '', info: info_lib.Info = info_lib.Info(),
            consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
            fakes: Optional[Fakes] = None, label_smoothing: float = 0.0,
            axis_name: Optional[str] = None) -> Tuple[GANState, Metrics]:
@@ -128,7 +137,8 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   derived from the state's key and step.
   `r1_gamma` > 0 adds Mescheder et al.'s (2018) R1 penalty (gamma / 2) E_x |grad_x D's logit|^2
   on real data: it damps D where the data is, so that G can settle on the data rather than
-  orbit it (the 2-D mixtures need it; see experiments/mixtures2d).
+  orbit it (the 2-D mixtures need it; see experiments/mixtures2d). `r2_gamma` > 0 adds the same
+  penalty on the fakes (R2; R3GAN, Huang et al. 2024, takes R1 and R2 together).
   `gp_lambda` > 0 adds WGAN-GP's gradient penalty (losses.gradient_penalty) on interpolates of
   the real and fake batch, with one mixing weight per pair drawn for the global batch.
   `augment` is a DiffAugment policy (gan_jax/augment.py) applied to every image D sees, real and
@@ -162,18 +172,22 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
   def loss_fn(d_params):
     # Real and fake go through D separately, so BatchNorm normalises each batch on its own.
     real_fn = lambda x: _discriminate(state, d_params, state.d_batch_stats, x, labels, real_rng)
-    r1, gp = jnp.zeros(()), jnp.zeros(())
+    r1, r2, gp = jnp.zeros(()), jnp.zeros(()), jnp.zeros(())
     if r1_gamma:  # Static: no second backward pass unless asked for.
-      # R1 needs grad_x of the real logits: the pullback of the same forward pass gives it. With
-      # a cotangent of ones it is each example's own input gradient (D in training mode with
-      # BatchNorm adds the batch statistics' cross terms, as in the references).
-      real_logits, pullback, stats = jax.vjp(real_fn, real, has_aux=True)
-      input_grads, = pullback(jnp.ones_like(real_logits))
-      r1 = jnp.mean(jnp.sum(jnp.square(input_grads).reshape(real.shape[0], -1), axis=1))
+      real_logits, stats, r1 = _input_grad_norm(real_fn, real)
     else:
       real_logits, stats = real_fn(real)
-    fake_logits, stats = _discriminate(state, d_params, stats, fake, labels, fake_rng, info.on)
-    fake_logits, info_value, info_metrics = _info_term(fake_logits, z, info)
+
+    def fake_fn(x):  # (D's logits, (InfoGAN's Q outputs or None, D's statistics)).
+      logits, new_stats = _discriminate(state, d_params, stats, x, labels, fake_rng, info.on)
+      logits, q = logits if info.on else (logits, None)
+      return logits, (q, new_stats)
+    if r2_gamma:  # Static.
+      fake_logits, (q, stats), r2 = _input_grad_norm(fake_fn, fake)
+    else:
+      fake_logits, (q, stats) = fake_fn(fake)
+    fake_logits, info_value, info_metrics = _info_term(
+        (fake_logits, q) if info.on else fake_logits, z, info)
     value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits) + info_value
     cr = jnp.zeros(())
     for i, (weight, x, logits) in enumerate(((consistency.real, real, real_logits),
@@ -189,11 +203,11 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
                                real.shape[0], axis_name)
       critic = lambda x: _discriminate(state, d_params, stats, x, labels, drop_rng)
       gp, _ = losses.gradient_penalty(critic, real, fake, eps)
-    total = value + 0.5 * r1_gamma * r1 + gp_lambda * gp + cr
-    return total, (real_logits, fake_logits, stats, r1, gp, cr, info_metrics)
+    total = value + 0.5 * (r1_gamma * r1 + r2_gamma * r2) + gp_lambda * gp + cr
+    return total, (real_logits, fake_logits, stats, r1, r2, gp, cr, info_metrics)
 
   (loss_value, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-  real_logits, fake_logits, stats, r1, gp, cr, info_metrics = aux
+  real_logits, fake_logits, stats, r1, r2, gp, cr, info_metrics = aux
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, updates)
@@ -207,6 +221,7 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
       'd_real_acc': jnp.mean(real_logits > 0),
       'd_fake_acc': jnp.mean(fake_logits < 0),
       'd_r1': r1,  # E_x |grad_x logit|^2 on real data (0 when r1_gamma = 0).
+      'd_r2': r2,  # The same on the fakes (0 when r2_gamma = 0).
       'd_gp': gp,  # The gradient penalty before gp_lambda (0 when gp_lambda = 0).
       'd_cr': cr,  # The consistency penalties, weighted (0 when off).
       **{'d_' + k: v for k, v in info_metrics.items()},
@@ -285,8 +300,8 @@ def g_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
 
 
 def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
-               loss: str = 'non_saturating', r1_gamma: float = 0.0, gp_lambda: float = 0.0,
-               top_k: losses.TopK = losses.TopK(), augment: str = '',
+               loss: str = 'non_saturating', r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+               gp_lambda: float = 0.0, top_k: losses.TopK = losses.TopK(), augment: str = '',
                info: info_lib.Info = info_lib.Info(), ema_average: ema.EMA = ema.EMA(),
                consistency: consistency_lib.Consistency = consistency_lib.Consistency(),
                reuse_fakes: bool = False, label_smoothing: float = 0.0,
@@ -296,10 +311,10 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
 
   `batch` leaves have a leading axis of size `num_d_steps`: `batch['image']` is (k, B, ...).
   Returns D's metrics averaged over its k updates and G's metrics. `loss`: a pair of
-  losses.LOSSES; `r1_gamma`, `gp_lambda`, `augment`, `info`, `consistency`, `label_smoothing`:
-  see d_step; `top_k`: see g_step. `reuse_fakes`: G's update learns from the last D update's
-  latents and fakes (as PyTorch's DCGAN example does) and reuses their forward pass, instead of a
-  fresh draw (Algorithm 1): one G forward fewer per step.
+  losses.LOSSES; `r1_gamma`, `r2_gamma`, `gp_lambda`, `augment`, `info`, `consistency`,
+  `label_smoothing`: see d_step; `top_k`: see g_step. `reuse_fakes`: G's update learns from the
+  last D update's latents and fakes (as PyTorch's DCGAN example does) and reuses their forward
+  pass, instead of a fresh draw (Algorithm 1): one G forward fewer per step.
   """
   rng = _step_rng(state)
   # A Python loop, not lax.scan: k is small and static, and on XLA:CPU convolutions inside a
@@ -311,8 +326,9 @@ def train_step(state: GANState, batch: Batch, *, num_d_steps: int = 1,
     if reuse_fakes and i == num_d_steps - 1:  # Static.
       fakes = draw_fakes(state, sub_batch, d_rng, axis_name)
     state, m = d_step(state, sub_batch, loss=loss, rng=d_rng, r1_gamma=r1_gamma,
-                      gp_lambda=gp_lambda, augment=augment, info=info, consistency=consistency,
-                      fakes=fakes, label_smoothing=label_smoothing, axis_name=axis_name)
+                      r2_gamma=r2_gamma, gp_lambda=gp_lambda, augment=augment, info=info,
+                      consistency=consistency, fakes=fakes, label_smoothing=label_smoothing,
+                      axis_name=axis_name)
     d_metrics.append(m)
   last = jax.tree.map(lambda x: x[-1], batch)
   state, g_metrics = g_step(state, last, loss=loss, top_k=top_k, augment=augment, info=info,
@@ -337,9 +353,10 @@ def make_train_step(config, *, axis_name: Optional[str] = AXIS, regularize: bool
   """
   if config.loss not in losses.LOSSES:
     raise ValueError(f'Unknown loss {config.loss!r}; choose one of {sorted(losses.LOSSES)}.')
-  r1_gamma = config.get('r1_gamma', 0.0) * losses.r1_interval(config) if regularize else 0.0
+  weight = losses.r1_interval(config) if regularize else 0.0  # R2 runs on R1's schedule.
   return functools.partial(train_step, num_d_steps=config.num_d_steps, loss=config.loss,
-                           r1_gamma=r1_gamma,
+                           r1_gamma=config.get('r1_gamma', 0.0) * weight,
+                           r2_gamma=config.get('r2_gamma', 0.0) * weight,
                            gp_lambda=config.get('gp_lambda', 0.0), top_k=losses.top_k_of(config),
                            augment=config.get('augment', ''), info=info_lib.of_config(config),
                            ema_average=ema.of_config(config),

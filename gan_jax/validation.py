@@ -34,6 +34,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'{key}={config[key]} must be positive; set --config.{key}.')
   if not config.get('r1_gamma', 0.0) >= 0:
     raise ConfigError(f'r1_gamma={config.r1_gamma} must be >= 0 (0 = off); set --config.r1_gamma.')
+  if not config.get('r2_gamma', 0.0) >= 0:
+    raise ConfigError(f'r2_gamma={config.r2_gamma} must be >= 0 (0 = off); set --config.r2_gamma.')
   if not config.get('r1_every', 1) >= 1:
     raise ConfigError(f'r1_every={config.r1_every} must be >= 1 (1 = every step); '
                       'set --config.r1_every.')

@@ -188,6 +188,7 @@ def test_invalid_settings_fail_before_any_work(tiny_config):
                              ({'model': 'resnet'}, 'Unknown model'),
                              ({'steps_per_call': 0}, 'steps_per_call'),
                              ({'r1_gamma': -1.0}, 'r1_gamma'),
+                             ({'r2_gamma': -1.0}, 'r2_gamma'),
                              ({'r1_every': 0}, 'r1_every'),
                              ({'r1_gamma': 1.0, 'r1_every': 4, 'steps_per_call': 2},
                               'steps_per_call=1'),
@@ -246,6 +247,26 @@ def test_r1_penalty_is_half_gamma_times_the_squared_input_gradient(tiny_config, 
   assert float(plain['d_r1']) == 0.0  # Off by default: no second backward pass.
 
 
+def test_r2_penalty_is_half_gamma_times_the_squared_input_gradient_at_the_fakes(tiny_config,
+                                                                                 mnist):
+  # On D with a hidden layer the input gradient differs from point to point: R2's must be D's
+  # gradient at the fakes d_step draws (the same rng), not at the real images.
+  _, state = _state(tiny_config, mnist, **{'mlp.dropout': 0.0})
+  batch, rng = _batch(mnist, 0), jax.random.PRNGKey(3)
+  fakes = steps.draw_fakes(state, batch, rng).images
+  logits_sum = lambda x: jnp.sum(steps._discriminate(  # noqa: E731
+      state, state.d_params, state.d_batch_stats, x, None, rng)[0])
+  per_example = lambda x: jnp.mean(jnp.sum(  # noqa: E731
+      jnp.square(jax.grad(logits_sum)(x)).reshape(len(x), -1), axis=1))
+  _, plain = _D_STEP(state, batch, rng=rng)
+  _, penalised = jax.jit(functools.partial(steps.d_step, r2_gamma=4.0))(state, batch, rng=rng)
+  np.testing.assert_allclose(penalised['d_r2'], per_example(fakes), rtol=1e-5)
+  assert abs(float(per_example(batch['image'])) / float(per_example(fakes)) - 1) > 0.05
+  np.testing.assert_allclose(penalised['d_loss'] - plain['d_loss'], 2.0 * per_example(fakes),
+                             rtol=1e-4)
+  assert float(plain['d_r2']) == 0.0 and float(penalised['d_r1']) == 0.0
+
+
 def test_lazy_r1_steps_weight_the_penalty_by_the_interval_or_leave_it_out(tiny_config, mnist):
   # On a linear D the regularised step's penalty is (gamma * r1_every / 2) |w|^2; the steps in
   # between are the unpenalised step, the same numbers as r1_gamma = 0.
@@ -256,10 +277,14 @@ def test_lazy_r1_steps_weight_the_penalty_by_the_interval_or_leave_it_out(tiny_c
   step = lambda c, **kw: jax.jit(steps.make_train_step(c, axis_name=None, **kw))(state, batch)
   _, lazy = step(config)
   _, between = step(config, regularize=False)
-  config.r1_gamma = 0.0
+  config.r2_gamma = 0.25  # R2 runs on R1's steps, weighted by the same interval.
+  _, lazy_both = step(config)
+  config.r1_gamma = config.r2_gamma = 0.0
   _, plain = step(config)
   np.testing.assert_allclose(lazy['d_loss'] - plain['d_loss'], 0.5 * 0.5 * 4 * jnp.sum(w ** 2),
                              rtol=1e-4)
+  np.testing.assert_allclose(lazy_both['d_loss'] - plain['d_loss'],
+                             0.5 * (0.5 + 0.25) * 4 * jnp.sum(w ** 2), rtol=1e-4)
   for name in plain:
     np.testing.assert_array_equal(between[name], plain[name], err_msg=name)
 
