@@ -70,7 +70,6 @@ def create_state(*, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx,
       label_probs={} if label_probs is None else jnp.asarray(label_probs, jnp.float32))
 
 
-
 def generate(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
              train: bool = False, rng: Optional[jax.Array] = None):
   """G(z | labels). Returns (samples, new G batch_stats; unchanged when not training).

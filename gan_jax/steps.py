@@ -178,16 +178,14 @@ def d_step(state: GANState, batch: Batch, *, loss: str = 'non_saturating',
     else:
       real_logits, stats = real_fn(real)
 
-    def fake_fn(x):  # (D's logits, (InfoGAN's Q outputs or None, D's statistics)).
-      logits, new_stats = _discriminate(state, d_params, stats, x, labels, fake_rng, info.on)
-      logits, q = logits if info.on else (logits, None)
-      return logits, (q, new_stats)
+    def fake_fn(x):  # D's logits, beside _discriminate's whole output (Q's too) and statistics.
+      out, new_stats = _discriminate(state, d_params, stats, x, labels, fake_rng, info.on)
+      return (out[0] if info.on else out), (out, new_stats)
     if r2_gamma:  # Static.
-      fake_logits, (q, stats), r2 = _input_grad_norm(fake_fn, fake)
+      _, (fake_out, stats), r2 = _input_grad_norm(fake_fn, fake)
     else:
-      fake_logits, (q, stats) = fake_fn(fake)
-    fake_logits, info_value, info_metrics = _info_term(
-        (fake_logits, q) if info.on else fake_logits, z, info)
+      fake_out, stats = fake_fn(fake)[1]
+    fake_logits, info_value, info_metrics = _info_term(fake_out, z, info)
     value = loss_of_logits(real_logits=real_logits, fake_logits=fake_logits) + info_value
     cr = jnp.zeros(())
     for i, (weight, x, logits) in enumerate(((consistency.real, real, real_logits),
