@@ -17,8 +17,8 @@ MNIST 5.15 +- 0.09 with MNIST's EMA decay of 0.9995, lazy R1 on D and G of width
 `sn_hinge` swaps in spectral norm on D and the hinge loss (the earlier recipe: MNIST FID 31.9 at
 8,000 steps).
 `projection` has D see the label or cluster by projection (Miyato & Koyama 2018) instead of
-input planes: MNIST `clusters=30,projection` seed 0 FID 6.33 against 5.78 (both EMA 0.999, no R1)
-(experiments/toolbox/README.md, "Variants of clusters=30").
+input planes: MNIST `clusters=30,projection` seed 0 FID 6.33 against 5.78 (both EMA 0.999, no
+R1, G of width 64; experiments/toolbox/README.md, "Variants of clusters=30").
 
   python -m gan_jax.main --config=configs/sota.py --workdir=/tmp/sota_mnist
   python -m gan_jax.main --config=configs/sota.py:fashion_mnist --workdir=/tmp/sota_fashion
