@@ -7,10 +7,11 @@ min), seed 0: FID 6.8, label accuracy 99.5 %. `infogan` adds InfoGAN's fully con
 (dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): seeds 0-2 FID
 8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there). `clusters=30` conditions G and D on
 30 k-means clusters of the training pixels, no labels read, and runs 15,000 steps (~25 min
-alone on 2 AVX-512 cores; MNIST 20,000, ~30 min): the best of both data sets, seeds 0-2,
-Fashion-MNIST (`fashion_mnist,clusters=30`) FID 14.15 +- 0.81 (16.95 +- 0.97 at 10,000 steps),
-MNIST 5.15 +- 0.09 with MNIST's EMA decay of 0.9995, lazy R1 on D and G of width 48 (5.40 +-
-0.14 with G of width 64 at the 17,000 steps its step fits, `clusters=30,steps=17000
+alone on 2 AVX-512 cores; MNIST 26,000, ~29 min on Intel Xeon ones): the best of both data sets,
+seeds 0-2, Fashion-MNIST (`fashion_mnist,clusters=30`) FID 14.15 +- 0.81 (16.95 +- 0.97 at
+10,000 steps), MNIST 4.98 +- 0.05 with MNIST's EMA decay of 0.9995, lazy R1 on D and G of width
+48 (5.15 +- 0.09 at the 20,000 steps 30 minutes hold on AMD EPYC cores, `clusters=30,steps=20000`;
+5.40 +- 0.14 with G of width 64 at the 17,000 steps its step fits, `clusters=30,steps=17000
 --config.dcgan.g_width=64`; 5.55 +- 0.13 without R1 as well, `--config.r1_gamma=0`; without R1
 5.75 +- 0.09 at 15,000 steps; 5.90 +- 0.26 at 15,000 with 0.999; 6.78 +- 0.26 at 10,000 with
 0.999).
@@ -87,12 +88,13 @@ def get_config(arg=None):
     config.loss = 'hinge'
     config.ema.start_step = 1000
   # With clusters the FID still falls after 10,000 steps (Fashion-MNIST, each seed 0-2, README
-  # "The best"); 15,000 take ~25 minutes alone on 2 AVX-512 cores. MNIST runs the 20,000 that 30
-  # minutes hold there with its narrower G (29.9 min alone; 17,000 at width 64, ~28 min: seeds
-  # 0-2 FID 5.50 / 5.70 / 5.46 against 5.69 / 5.85 / 5.73 at 15,000, both without R1).
+  # "The best"); 15,000 take ~25 minutes alone on 2 AVX-512 cores. MNIST runs the 26,000 that 30
+  # minutes hold with its narrower G on 2 Intel Xeon AVX-512 cores (~29 min alone): seeds 0-2 FID
+  # 4.93 / 5.02 / 4.99 there, against 4.95 / 5.02 / 5.07 at 25,000 and 5.15 / 5.24 / 5.15 at
+  # 20,000. On AMD EPYC AVX-512 cores 30 minutes hold 20,000 (29.9 min; `steps=20000`).
   default_steps = 15000 if arg.clusters else 10000
   if arg.clusters and arg.dataset == 'mnist':
-    default_steps = 20000
+    default_steps = 26000
   if arg.infogan:
     default_steps = 5000
   config.num_train_steps = arg.steps or default_steps
