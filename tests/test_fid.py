@@ -60,6 +60,24 @@ def test_every_conv_path_computes_the_same_features(params):
         rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image} {chunk}')
 
 
+@pytest.mark.parametrize('size', [1, 2, 5, 8, 17])
+def test_pools_match_reduce_window(size):
+  # The slice-based pools against lax.reduce_window's definition, down to the 1-wide maps that
+  # small inputs reach; the average excludes the zero padding from the count.
+  x = np.random.default_rng(size).normal(size=(2, size, size + 1, 3)).astype(np.float32)
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
+  window = lambda v, init, op, stride, padding: jax.lax.reduce_window(  # noqa: E731
+      v, init, op, (1, 3, 3, 1), (1, stride, stride, 1), padding)
+  np.testing.assert_array_equal(inception._max_pool(x, stride=1, same=True),  # pylint: disable=protected-access
+                                window(x, -np.inf, jax.lax.max, 1, pad))
+  if size >= 3:
+    np.testing.assert_array_equal(inception._max_pool(x),  # pylint: disable=protected-access
+                                  window(x, -np.inf, jax.lax.max, 2, 'VALID'))
+  counts = window(np.ones_like(x), 0.0, jax.lax.add, 1, pad)
+  np.testing.assert_allclose(inception._avg_pool_exclude_pad(x),  # pylint: disable=protected-access
+                             window(x, 0.0, jax.lax.add, 1, pad) / counts, rtol=1e-6, atol=1e-6)
+
+
 @needs_weights
 def test_grayscale_folding_matches_tiled_rgb(params):
   gray = np.random.default_rng(0).integers(0, 256, (2, 80, 80, 1), np.uint8)

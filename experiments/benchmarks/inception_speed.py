@@ -5,7 +5,8 @@ table gives medians. A variant is `impl` of `inception.apply` ('auto', 'xla', 'i
 'winograd') with options (`build`): `:batch_stem` for the stem run on the whole chunk instead
 of image by image, `:chunkN` for N images per step, `:no_winograd` for the per-layer choice
 without Winograd convs, `:ynn` for XLA:CPU's default YNNPACK fusions, `:xla_convs` for the
-train step's compilation (YNNPACK's dots and reductions). FLOPs are 2 x the
+train step's compilation (YNNPACK's dots and reductions), `:reduce_window` for the 3x3 pools as
+`lax.reduce_window` instead of `inception`'s strided slices. FLOPs are 2 x the
 multiply-adds of the convolutions (11.42 G per image; XLA's cost analysis agrees conv by conv),
 set against a float32 matmul peak measured in the same process.
 
@@ -37,12 +38,16 @@ def build(variant):
   """'impl[:option...]' -> a jitted inception.apply. Options: batch_stem (the stem on the whole
   chunk), chunkN (N images per step), no_winograd (pick_impl's choice without Winograd), ynn
   (compiled with XLA:CPU's default YNNPACK fusions instead of COMPILER_OPTIONS), xla_convs (with
-  the train step's default, YNNPACK's dots and reductions: gan_jax/xla_cpu.py)."""
+  the train step's default, YNNPACK's dots and reductions: gan_jax/xla_cpu.py), reduce_window
+  (the pools as lax.reduce_window)."""
   impl, *options = variant.split(':')
   kwargs = {'impl': impl}
   compiler_options = inception.COMPILER_OPTIONS
+  apply = inception.apply
   for option in options:
-    if option == 'ynn':
+    if option == 'reduce_window':
+      apply = with_reduce_window_pools(apply)
+    elif option == 'ynn':
       compiler_options = None
     elif option == 'xla_convs':
       compiler_options = xla_cpu.XLA_CONVS
@@ -59,7 +64,34 @@ def build(variant):
       kwargs['conv_fn'] = conv_fn
     else:
       raise ValueError(f'unknown option {option!r} in {variant!r}')
-  return jax.jit(functools.partial(inception.apply, **kwargs), compiler_options=compiler_options)
+  return jax.jit(functools.partial(apply, **kwargs), compiler_options=compiler_options)
+
+
+def _max_pool_reduce_window(x, *, stride=2, same=False):
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0)) if same else 'VALID'
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, stride, stride, 1), pad)
+
+
+def _avg_pool_reduce_window(x):
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
+  window = lambda v: jax.lax.reduce_window(  # noqa: E731
+      v, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  return window(x) / window(jnp.ones((1, *x.shape[1:3], 1), x.dtype))
+
+
+def with_reduce_window_pools(apply):
+  """`apply` traced with the pools as lax.reduce_window: jit runs the Python once, so the
+  module's pools are swapped for that trace only."""
+  def traced(*args, **kwargs):
+    # pylint: disable=protected-access
+    saved = inception._max_pool, inception._avg_pool_exclude_pad
+    inception._max_pool, inception._avg_pool_exclude_pad = (_max_pool_reduce_window,
+                                                            _avg_pool_reduce_window)
+    try:
+      return apply(*args, **kwargs)
+    finally:
+      inception._max_pool, inception._avg_pool_exclude_pad = saved
+  return traced
 
 
 def main():

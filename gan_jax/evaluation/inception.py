@@ -15,10 +15,10 @@ rounding; the reference test checks this):
     linear and the pool weights sum to one (count_include_pad=False), so
     avgpool(conv(x)) + b == avgpool(conv(x) + b); the pool then runs on 32..192 channels
     instead of 192..1280, and the conv joins the merged 1x1 above.
-Convs run in NHWC as dots where XLA:CPU's dot gets much closer to the matmul peak than
-`lax.conv_general_dilated` does for these shapes (see `_conv`, `pick_impl`): 1x1 convs and the
-stride-2 reductions as im2col + one `jnp.dot`, the other stride-1 convs as Winograd tiles
-(`gan_jax.winograd`, 1.5-2.6x fewer multiply-adds), a few images at a time on CPU.
+Convs run in NHWC, each in the form measured fastest on XLA:CPU for its shape (see `_conv`,
+`pick_impl`): 1x1 convs as one `jnp.dot`, the 3x3 and 1-D (1x7, 1x3, ...) stride-1 convs as
+Winograd tiles (`gan_jax.winograd`, 1.5-2.2x fewer multiply-adds), the 5x5 and stride-2 convs as
+XLA's conv; a few images at a time on CPU.
 """
 import functools
 import json
@@ -145,19 +145,22 @@ def load_inception_params(path=None):
 # ---------------------------------------------------------------------------------------------
 # Layers (NHWC).
 
-def pick_impl(kernel_shape, stride, same, use_winograd=True):
-  """Measured on XLA:CPU (2 cores; see experiments/benchmarks/inception_speed.py):
-  1x1 convs are plain matmuls; every other stride-1 conv runs as Winograd F(2, k) tiles,
-  1.5-2.6x fewer multiply-adds as batched dots; of the rest, un-padded convs with a large
-  patch (the stride-2 reductions) are ~2x faster as im2col + dot than XLA's conv, which wins
-  for small patches. use_winograd=False: the choice without it, for comparison."""
-  kh, kw, cin, _ = kernel_shape
+def pick_impl(kernel_shape, stride, same, use_winograd=True, size=None):
+  """Measured on XLA:CPU with XLA's own kernels (2 AVX2 and 2 AVX-512 cores; per-conv tables in
+  experiments/benchmarks/inception_profile.md): 1x1 convs are plain matmuls; the 1-D (1x7,
+  7x1, 1x3, 3x1) and 3x3 convs on maps wider than 8 run as Winograd F(2, k) tiles, 1.5-2.2x
+  fewer multiply-adds as batched dots; XLA's conv wins the rest on both kinds of cores: the
+  stride-2 reductions (1.2-2.3x faster than im2col + dot), the 5x5 convs (Winograd's 36 planes
+  of tiles cost more to transform than they save) and the 3x3 convs on 8x8 maps (16 tiles an
+  image). size: the input's width (None: not known, taken as large). use_winograd=False: the
+  choice without Winograd, for comparison."""
+  kh, kw, _, _ = kernel_shape
   if kh == kw == 1 and stride == 1:
     return 'im2col'  # A 1x1 conv is one plain dot; nothing to concatenate.
-  if stride == 1 and use_winograd:
+  if stride > 1 or not use_winograd:
+    return 'xla'
+  if kh == 1 or kw == 1 or (kh == kw == 3 and (size is None or size > 8)):
     return 'winograd'
-  if (stride > 1 or not same) and kh * kw * cin >= 512:
-    return 'im2col'
   return 'xla'
 
 
@@ -173,7 +176,7 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   kh, kw, cin, cout = kernel.shape
   if impl == 'auto':
     # Winograd's choice is measured on XLA:CPU only; GPU libraries pick their own algorithms.
-    impl = pick_impl(kernel.shape, stride, same, jax.default_backend() == 'cpu')
+    impl = pick_impl(kernel.shape, stride, same, jax.default_backend() == 'cpu', x.shape[2])
   if impl == 'winograd' and (stride > 1 or kh * kw == 1):
     impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
@@ -197,18 +200,37 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   return jax.nn.relu(y) if relu else y
 
 
+def _window_taps(x, axis, stride):
+  """The three taps of a size-3 window along `axis`: strided slices of x, one per offset."""
+  n_out = (x.shape[axis] - 3) // stride + 1
+  return [jax.lax.slice_in_dim(x, i, i + stride * (n_out - 1) + 1, stride, axis)
+          for i in range(3)]
+
+
+# The 3x3 pools below are separable: rows then columns, each a max or sum of three strided
+# slices, which XLA fuses into elementwise loops. XLA:CPU's reduce_window took 3.5-5x as long on
+# the same shapes (experiments/benchmarks/inception_profile.md). Max is exact; the sums add the
+# nine values in another order than reduce_window (float32 rounding, ~1e-7 relative).
+
 def _max_pool(x, *, stride=2, same=False):
-  pad = ((0, 0), (1, 1), (1, 1), (0, 0)) if same else 'VALID'
-  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, stride, stride, 1), pad)
+  if same:
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  for axis in (1, 2):
+    a, b, c = _window_taps(x, axis, stride)
+    x = jnp.maximum(jnp.maximum(a, b), c)
+  return x
 
 
 def _avg_pool_exclude_pad(x):
   """3x3, stride 1, padding 1, count_include_pad=False (the FID variant)."""
-  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-  sums = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
-  ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)  # constant-folded by XLA
-  counts = jax.lax.reduce_window(ones, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
-  return sums / counts
+  h, w = x.shape[1:3]
+  x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  for axis in (1, 2):
+    a, b, c = _window_taps(x, axis, 1)
+    x = a + b + c
+  def counts(n):  # Window cells inside the map along one axis: 2 at an edge, else 3 (1 if n = 1).
+    return 1 + (np.arange(n) > 0) + (np.arange(n) < n - 1)
+  return x * (1.0 / np.outer(counts(h), counts(w))).astype(np.float32)[None, :, :, None]
 
 
 def _split(y, sizes):
