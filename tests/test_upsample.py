@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax.linen.linear import canonicalize_padding
+from jax import lax
 
 from gan_jax import im2col
 from gan_jax.models import upsample
@@ -76,11 +78,26 @@ def test_dot_grad_with_the_subpixel_forward_matches_conv_transpose(padding, k):
   _check_matches_conv_transpose(['dot_grad'], padding, k, (5, 6), 8, 16)
 
 
-@pytest.mark.parametrize('padding', ['SAME', ((0, 3), (4, 0))], ids=str)
-def test_dot_grad_with_a_kernel_gradient_over_batch_chunks_matches_conv_transpose(padding,
-                                                                                  monkeypatch):
-  monkeypatch.setattr(im2col, 'CHUNK_BYTES', 1)  # A scan over one-example chunks.
-  _check_matches_conv_transpose(['dot_grad'], padding, 4, (5, 6), 8, 16)
+@pytest.mark.parametrize('padding', ['SAME', 'VALID', ((0, 3), (4, 0))], ids=str)
+def test_both_kernel_gradient_forms_match_conv_transpose(padding, monkeypatch):
+  # dot_grad takes the strided conv's kernel gradient at stride 2 and the matmuls at stride 1;
+  # both forms at stride 2 here, the matmuls over one-example batch chunks (a scan).
+  monkeypatch.setattr(im2col, 'CHUNK_BYTES', 1)
+  kx, kk, kg = jax.random.split(jax.random.key(7), 3)
+  x = jax.random.normal(kx, (3, 5, 6, 8), jnp.float32)
+  kernel = jax.random.normal(kk, (4, 4, 8, 16), jnp.float32)
+  dn = ('NHWC', 'HWIO', 'NHWC')
+  pad = canonicalize_padding(padding, 2)
+  pads = tuple(upsample._transpose_pads(4, 2, p)  # pylint: disable=protected-access
+               for p in ((pad, pad) if isinstance(pad, str) else pad))
+  y, vjp = jax.vjp(lambda k: lax.conv_transpose(x, k, (2, 2), pads, dimension_numbers=dn),
+                   kernel)
+  g = 0.1 * jax.random.normal(kg, y.shape, jnp.float32)
+  expected, = vjp(g)
+  for form in (upsample._kernel_gradient,  # pylint: disable=protected-access
+               upsample._kernel_gradient_strided_conv):  # pylint: disable=protected-access
+    np.testing.assert_allclose(form(x, g, kernel.shape, (2, 2), pads), expected, rtol=0,
+                               atol=ATOL, err_msg=form.__name__)
 
 
 @pytest.mark.parametrize('k', [3, 4, 5])

@@ -11,8 +11,13 @@ computes
   - the input gradient as the transposed convolution it is, in the sub-pixel form without the
     dilation's zeros (`upsample.conv_transpose_subpixel`, fewest taps), for layers whose input
     is wide enough (as `Upsample`'s forward; else XLA's own);
-  - the kernel gradient as im2col windows of the padded input times the output gradient, one dot
-    per batch chunk sized to stay in cache (`im2col.kernel_gradient`).
+  - the kernel gradient of a stride-1 conv as im2col windows of the padded input times the
+    output gradient, one dot per batch chunk sized to stay in cache (`im2col.kernel_gradient`);
+    XLA's own kernel gradient of a stride-1 conv made the 32x32 nets' step 28x slower. A
+    strided conv keeps XLA's kernel gradient, the faster one there: D's 14x14x64 -> 7x7x128 conv
+    at batch 256 took 20.9 against 27.4 ms on Intel Xeon AVX-512 cores and 31.3 against 35.9 on
+    AVX2 cores (dcgan_layer_profile.md); on the Intel cores the whole step at batch 128 / 256
+    took 0.93x / 0.95x the im2col one's time.
 
 Both are the same sums as XLA's in another order: equal within float32 rounding (tests). Stride
 1 takes the same path (the input gradient is then a plain conv). Small convs (under
@@ -84,7 +89,7 @@ def conv_dot_grad(x, kernel, strides, padding, own_backward: bool = True):
   chunk = im2col.chunk_size(n, _window_bytes(x, kernel, strides, pads))
 
   def kernel_grad(x, g):  # dL/dkernel at input x for the output cotangent g.
-    if not own_backward:
+    if not own_backward or strides != (1, 1):
       return jax.linear_transpose(lambda k: forward(x, k), kernel_shape)(g)[0]
     # Windows of x padded as the forward pads it (negative pads crop, as in lax).
     xp = lax.pad(x, 0.0, ((0, 0, 0), (lo_h, hi_h, 0), (lo_w, hi_w, 0), (0, 0, 0)))

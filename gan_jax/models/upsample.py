@@ -2,7 +2,8 @@
 
 On XLA:CPU the kernel gradient of a strided `nn.ConvTranspose` is ~20-80x slower than its forward
 pass, so this module is the single place where faster, exactly equivalent computations go: the
-kernel gradient as matmuls ('dot_grad', the CPU default), or the sub-pixel form below.
+kernel gradient through a strided conv or as matmuls ('dot_grad', the CPU default), or the
+sub-pixel form below.
 
 The fast path is the sub-pixel decomposition: a stride-s transposed convolution equals an
 ordinary stride-1 convolution producing s*s*out channels (one group per output phase), followed
@@ -144,11 +145,33 @@ def _kernel_gradient(x, g, kernel_shape, strides, pads):
 SUBPIXEL_FORWARD_MIN_WIDTH = 64
 
 
+def _kernel_gradient_strided_conv(x, g, kernel_shape, strides, pads):
+  """The same dL/dkernel as `_kernel_gradient`, as XLA's kernel gradient of the strided conv
+  that the transposed conv's input gradient is: dx = conv(g, W, strides) with W[t] = K[k-1-t]
+  swapped in/out and the conv padded by k - 1 - lo in front, so dL/dW at output cotangent x is
+  dL/dK flipped and swapped back."""
+  kh, kw, cin, cout = kernel_shape
+  n, h, w, _ = x.shape
+  conv_pads = []
+  for k, s, (lo, _), size, gsize in ((kh, strides[0], pads[0], h, g.shape[1]),
+                                     (kw, strides[1], pads[1], w, g.shape[2])):
+    front = k - 1 - lo
+    conv_pads.append((front, s * (size - 1) + k - gsize - front))  # Output size: x's.
+  conv = lambda w_: lax.conv_general_dilated(  # noqa: E731
+      g, w_, strides, conv_pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  dw, = jax.linear_transpose(conv, jax.ShapeDtypeStruct((kh, kw, cout, cin), g.dtype))(x)
+  return dw[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
 def conv_transpose_dot_grad(x, kernel, strides, padding):
   """Exactly `lax.conv_transpose(x, kernel, strides, padding)` (flax semantics): the forward as
   the sub-pixel conv (wide layers) or XLA's transposed conv, XLA's input gradient, and the kernel
-  gradient as matmuls (`_kernel_gradient`), which on XLA:CPU is far faster than the convolution
-  XLA derives for it."""
+  gradient not as the convolution XLA derives for it (20-80x slower than the forward on XLA:CPU)
+  but as XLA's kernel gradient of the strided conv that is the input gradient
+  (`_kernel_gradient_strided_conv`), or as matmuls at stride 1 (`_kernel_gradient`). On 2 Intel
+  Xeon AVX-512 cores the strided form took the DCGAN step at batch 256 from 0.95x to 0.90x the
+  time with matmuls for both of its transposed convs (D's strided convs on XLA's kernel gradient
+  in both; alternated, experiments/benchmarks/dcgan_layer_profile.md)."""
   kh, kw = kernel.shape[:2]
   pad = canonicalize_padding(padding, 2)
   pads = tuple(_transpose_pads(k, s, p) for k, s, p in zip(
@@ -169,7 +192,8 @@ def conv_transpose_dot_grad(x, kernel, strides, padding):
     x, kernel = res
     _, input_vjp = jax.vjp(
         lambda x: lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=dn), x)
-    return input_vjp(g)[0], _kernel_gradient(x, g, kernel.shape, strides, pads)
+    kgrad = _kernel_gradient if tuple(strides) == (1, 1) else _kernel_gradient_strided_conv
+    return input_vjp(g)[0], kgrad(x, g, kernel.shape, strides, pads)
 
   conv_t.defvjp(fwd, bwd)
   return conv_t(x, kernel)
