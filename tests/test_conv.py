@@ -113,22 +113,23 @@ def test_dcgan_discriminator_is_the_same_function_with_either_backward(monkeypat
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=ATOL)
 
 
-def test_plain_convs_take_their_own_first_derivatives_only_with_enough_work(monkeypatch):
+def test_strided_convs_take_their_own_first_derivatives_stride_one_only_with_enough_work(
+    monkeypatch):
   calls = []  # own_backward of each conv_dot_grad call.
   monkeypatch.setattr(conv, 'conv_dot_grad', lambda *a, own_backward: calls.append(
       own_backward) or lax.conv(a[0].transpose(0, 3, 1, 2), a[1].transpose(3, 2, 0, 1), a[2],
                                 a[3]).transpose(0, 2, 3, 1))
   x = jnp.ones((2, 8, 8, 32))
-  strided = nn.Conv(4, (3, 3), 2, conv_general_dilated=conv.conv_general_dilated)
-  strided.init(jax.random.key(0), x)
-  assert calls == [False]  # 2 x 4 x 4 windows of 3 x 3 x 32 floats: below MIN_WINDOW_BYTES.
-  monkeypatch.setattr(conv, 'MIN_WINDOW_BYTES', 2 * 4 * 4 * 3 * 3 * 32 * 4)
+  make = lambda **kw: nn.Conv(  # noqa: E731
+      4, (3, 3), conv_general_dilated=conv.conv_general_dilated, **kw).init(jax.random.key(0), x)
+  make(strides=1)
+  make(strides=2)
+  assert calls == [False, True]  # 2 x 8 x 8 windows of 3 x 3 x 32 floats: below the threshold.
+  monkeypatch.setattr(conv, 'MIN_WINDOW_BYTES', 2 * 8 * 8 * 3 * 3 * 32 * 4)
   for kw in (dict(strides=2, kernel_dilation=2), dict(strides=2, feature_group_count=2)):
-    nn.Conv(4, (3, 3), conv_general_dilated=conv.conv_general_dilated, **kw).init(
-        jax.random.key(0), x)
-  assert calls == [False]  # Not plain: lax's conv as is.
-  strided.init(jax.random.key(0), x)
-  nn.Conv(4, (3, 3), 1, conv_general_dilated=conv.conv_general_dilated).init(jax.random.key(0), x)
+    make(**kw)
+  assert calls == [False, True]  # Not plain: lax's conv as is.
+  make(strides=1)
   assert calls == [False, True, True]
 
 

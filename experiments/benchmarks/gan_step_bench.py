@@ -338,8 +338,8 @@ def section_throughput(args, ctx):
     print(lines[-1], flush=True)
   lines += ['', 'JAX/torch > 1: JAX is faster. Param counts asserted equal. lower/compile: '
             'seconds to trace+lower and to XLA-compile the step (in this process). '
-            'dcgan_xla_conv: D\'s convs with XLA\'s own backward (conv_impl=xla; the same graph '
-            'as dcgan below models.conv.MIN_WINDOW_BYTES, as at batch 64). dcgan_ynnpack: the '
+            'dcgan_xla_conv: D\'s convs with XLA\'s own backward (conv_impl=xla; dcgan takes '
+            'the sub-pixel input gradient of its strided convs, models/conv.py). dcgan_ynnpack: the '
             'step compiled to YNNPACK\'s convolutions too (xla_cpu_kernels=ynnpack, XLA:CPU\'s '
             'default; every other JAX row as the trainer compiles it). GFLOP/step counts '
             'the work each JAX step does (no zero taps, the seed G\'s phase convs); torch does '

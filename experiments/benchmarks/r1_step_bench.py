@@ -1,6 +1,7 @@
 """The train step with and without R1 (`config.r1_gamma`), D's convs on XLA's own autodiff
-(`dcgan.conv_impl=xla`) or on models/conv.py's (`auto`: at batch 64 XLA's first derivatives too,
-below MIN_WINDOW_BYTES, and its own second derivatives, which R1 takes of D's input gradient).
+(`dcgan.conv_impl=xla`) or on models/conv.py's (`auto`: the strided convs' sub-pixel input
+gradient and XLA's kernel gradient, and its own second derivatives, which R1 takes of D's input
+gradient).
 One process, the four compilations alternated rep by rep (gan_step_bench.alternate), state
 donated, one device; medians of ms per step, as the trainer compiles the step. With `auto`,
 also lazy R1 as train.py runs it (`r1_every`): the R1 step at every r1_every-th step and the

@@ -20,9 +20,10 @@ computes
     took 0.93x / 0.95x the im2col one's time.
 
 Both are the same sums as XLA's in another order: equal within float32 rounding (tests). Stride
-1 takes the same path (the input gradient is then a plain conv). Small convs (under
-MIN_WINDOW_BYTES of windows) keep XLA's backward, which is as fast there; at every size the
-input gradient has a VJP of its own, for penalties on D's input gradient (R1, WGAN-GP).
+1 takes the same path (the input gradient is then a plain conv) when it is large enough; small
+stride-1 convs (under MIN_WINDOW_BYTES of windows) keep XLA's backward, which is as fast there.
+At every size the input gradient has a VJP of its own, for penalties on D's input gradient (R1,
+WGAN-GP).
 `conv_general_dilated` has lax's signature, so `nn.Conv(..., conv_general_dilated=...)` takes it
 and the params (names, shapes, inits) stay nn.Conv's.
 """
@@ -149,8 +150,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     return lax.conv_general_dilated(*args, precision=precision)
   window_bytes = lhs.shape[0] * _window_bytes(
       lhs, rhs, window_strides, _pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding))
+  strided = any(st > 1 for st in window_strides)
   return conv_dot_grad(lhs, rhs, window_strides, padding,
-                       own_backward=window_bytes >= min_window_bytes)
+                       own_backward=strided or window_bytes >= min_window_bytes)
 
 
 def constant_planes(image_channels: int, conv_fn=None):
@@ -194,12 +196,14 @@ def constant_planes(image_channels: int, conv_fn=None):
   return conv
 
 
-# `conv_general_dilated` takes XLA's own backward below this many bytes of im2col windows over
-# the batch (the kernel gradient's operand): XLA:CPU's convs keep up while the work is small.
-# The DCGAN step (28x28, width 64) on 2 AVX-512 cores, D's convs with our backward against XLA's:
-# batch 64 (D's 64 -> 128 conv has 12.8 MB of windows) 105 against 98 ms, batch 256 (51 MB) 384
-# against 469 ms. The seed's 32x32 step at batch 64: 605 ms with this threshold, 751 with our
-# backward for every conv, 813 with XLA's for all (same process, alternated).
+# `conv_general_dilated` gives a stride-1 conv XLA's own backward below this many bytes of
+# im2col windows over the batch (the kernel gradient's operand): XLA:CPU's convs keep up while
+# the work is small. The seed's 32x32 step at batch 64 on 2 AVX-512 cores: 605 ms with this
+# threshold, 751 with our backward for every conv, 813 with XLA's for all (same process,
+# alternated). A strided conv takes the sub-pixel input gradient at every size (its kernel
+# gradient is XLA's either way): on 2 Intel Xeon cores, alternated, the DCGAN step at batch 64
+# took 0.966x the time it took with XLA's input gradient below the threshold, MNIST's clusters
+# config 0.965x (with and without its R1 penalty), the 32x32 nets 0.98x.
 MIN_WINDOW_BYTES = 2 ** 24
 
 
