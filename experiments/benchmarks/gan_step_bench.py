@@ -303,6 +303,14 @@ def section_peak(args, ctx):
   return lines
 
 
+def plain_lax_flops(config, shape):
+  """XLA's FLOP count of `config`'s step with lax's own convs and derivatives."""
+  config = config.copy_and_resolve_references()
+  config.dcgan.conv_impl = 'xla'
+  config.dcgan.upsample_impl = 'conv_transpose'
+  return compile_step(config, shape)[0].cost_analysis()['flops']
+
+
 def section_throughput(args, ctx):
   lines = ['## Train step: JAX (jit, donated state) vs PyTorch, alternated', '',
            f'{args.reps} reps of ~{args.rep_seconds} s each per framework after warm-up; '
@@ -311,7 +319,8 @@ def section_throughput(args, ctx):
            'analysis of the compiled JAX step; % peak against the best JAX matmul above.', '',
            '| net | batch | JAX steps/s | torch steps/s | JAX/torch | JAX ms/step | '
            'torch ms/step | torch 1-thread ms/step | GFLOP/step | JAX GFLOP/s | % peak | '
-           'lower s | compile s |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+           'lax GFLOP/step | % peak, lax FLOPs | lower s | compile s |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   rows = [(n, b) for n in args.nets for b in args.batches]
   if args.conv_transpose:
     rows.append(('dcgan_convT', args.batches[0]))
@@ -319,6 +328,7 @@ def section_throughput(args, ctx):
     config, shape = get_config(net, batch)
     compiled, state, jbatch, t_lower, t_compile = compile_step(config, shape)
     flops = compiled.cost_analysis()['flops']
+    lax_flops = plain_lax_flops(config, shape) if 'dcgan' in config else flops
     counts = (count(state.g_params), count(state.d_params))
     runners = {'jax': jax_runner(compiled, state, jbatch)}
     if not args.no_torch:
@@ -334,7 +344,8 @@ def section_throughput(args, ctx):
     name = 'dcgan, conv_transpose' if net == 'dcgan_convT' else net
     lines.append(f'| {name} | {batch} | {fmt(1 / j, 2)} | {fmt(1 / t, 2)} | {fmt(t / j, 2)} | '
                  f'{fmt(j * 1e3)} | {fmt(t * 1e3)} | {fmt(t1 * 1e3)} | {fmt(flops / 1e9, 2)} | {fmt(achieved)} | '
-                 f'{fmt(pct)} | {fmt(t_lower, 2)} | {fmt(t_compile, 2)} |')
+                 f'{fmt(pct)} | {fmt(lax_flops / 1e9, 2)} | '
+                 f'{fmt(pct * lax_flops / flops)} | {fmt(t_lower, 2)} | {fmt(t_compile, 2)} |')
     print(lines[-1], flush=True)
   lines += ['', 'JAX/torch > 1: JAX is faster. Param counts asserted equal. lower/compile: '
             'seconds to trace+lower and to XLA-compile the step (in this process). '
@@ -342,8 +353,15 @@ def section_throughput(args, ctx):
             'the sub-pixel input gradient of its strided convs, models/conv.py). dcgan_ynnpack: the '
             'step compiled to YNNPACK\'s convolutions too (xla_cpu_kernels=ynnpack, XLA:CPU\'s '
             'default; every other JAX row as the trainer compiles it). GFLOP/step counts '
-            'the work each JAX step does (no zero taps, the seed G\'s phase convs); torch does '
-            'more for the same function there. Per layer at batch 256: dcgan_layer_profile.md.']
+            'the work each JAX step\'s graph does (the seed G\'s phase convs); torch does '
+            'more for the same function there. Per layer at batch 256: dcgan_layer_profile.md. '
+            'lax GFLOP/step: the same step with lax\'s own convs, transposed convs and '
+            'derivatives (dcgan.conv_impl=xla, upsample_impl=conv_transpose), whose count is '
+            'what the transposed convs need (XLA counts valid window positions only, no zero '
+            'taps); the default\'s count adds the sub-pixel forms\' cropped outputs, and counts '
+            'a loop body once (the kernel gradients over batch chunks of stride-1 convs from '
+            '16 MiB of windows: the seed\'s nets), while lax\'s form of the seed\'s G '
+            'convolves its nearest-upsampled maps in full.']
   return lines
 
 
