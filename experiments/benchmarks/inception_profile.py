@@ -117,7 +117,7 @@ def main():
           x, p, stride=c.stride, same=c.same, impl=impl), compiler_options=options)
       times[impl] = median_ms(lambda f=f: f(x, p), args.reps)
       cells.append(f'{times[impl]:.1f} ({gflop / times[impl] * 1e3:.0f})')
-    auto = inception.pick_impl(c.kernel, c.stride, c.same, size=c.shape[2])
+    auto = inception.pick_impl(c.kernel, c.stride, size=c.shape[2])
     total_auto += times[auto]
     total_best += min(times.values())
     row = [c.name, 'x'.join(map(str, c.shape[1:])), 'x'.join(map(str, c.kernel)), str(c.stride),

@@ -58,7 +58,7 @@ def build(variant):
     elif option == 'no_winograd':
       def conv_fn(x, p, *, impl, stride=1, same=True, **kw):
         if impl == 'auto':
-          impl = inception.pick_impl(p['kernel'].shape, stride, same, use_winograd=False)
+          impl = inception.pick_impl(p['kernel'].shape, stride, use_winograd=False)
         return inception._conv(  # pylint: disable=protected-access
             x, p, impl=impl, stride=stride, same=same, **kw)
       kwargs['conv_fn'] = conv_fn

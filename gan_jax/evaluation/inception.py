@@ -17,8 +17,8 @@ rounding; the reference test checks this):
     instead of 192..1280, and the conv joins the merged 1x1 above.
 Convs run in NHWC, each in the form measured fastest on XLA:CPU for its shape (see `_conv`,
 `pick_impl`): 1x1 convs as one `jnp.dot`, the 3x3 and 1-D (1x7, 1x3, ...) stride-1 convs as
-Winograd tiles (`gan_jax.winograd`, 1.5-2.2x fewer multiply-adds), the 5x5 and stride-2 convs as
-XLA's conv; a few images at a time on CPU.
+Winograd tiles (`gan_jax.winograd`, 1.5-2.2x fewer multiply-adds), the 5x5, stride-2 and 8x8
+convs as XLA's conv; a few images at a time on CPU.
 """
 import functools
 import json
@@ -145,7 +145,7 @@ def load_inception_params(path=None):
 # ---------------------------------------------------------------------------------------------
 # Layers (NHWC).
 
-def pick_impl(kernel_shape, stride, same, use_winograd=True, size=None):
+def pick_impl(kernel_shape, stride, use_winograd=True, size=None):
   """Measured on XLA:CPU with XLA's own kernels (2 AVX2 and 2 AVX-512 cores; per-conv tables in
   experiments/benchmarks/inception_profile.md): 1x1 convs are plain matmuls; the 1-D (1x7,
   7x1, 1x3, 3x1) and 3x3 convs on maps wider than 8 run as Winograd F(2, k) tiles, 1.5-2.2x
@@ -176,7 +176,7 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   kh, kw, cin, cout = kernel.shape
   if impl == 'auto':
     # Winograd's choice is measured on XLA:CPU only; GPU libraries pick their own algorithms.
-    impl = pick_impl(kernel.shape, stride, same, jax.default_backend() == 'cpu', x.shape[2])
+    impl = pick_impl(kernel.shape, stride, jax.default_backend() == 'cpu', x.shape[2])
   if impl == 'winograd' and (stride > 1 or kh * kw == 1):
     impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))

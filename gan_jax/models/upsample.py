@@ -151,7 +151,7 @@ def _kernel_gradient_strided_conv(x, g, kernel_shape, strides, pads):
   swapped in/out and the conv padded by k - 1 - lo in front, so dL/dW at output cotangent x is
   dL/dK flipped and swapped back."""
   kh, kw, cin, cout = kernel_shape
-  n, h, w, _ = x.shape
+  h, w = x.shape[1:3]
   conv_pads = []
   for k, s, (lo, _), size, gsize in ((kh, strides[0], pads[0], h, g.shape[1]),
                                      (kw, strides[1], pads[1], w, g.shape[2])):
