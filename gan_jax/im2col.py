@@ -1,7 +1,7 @@
 """im2col: the strided windows of an NHWC map for every tap of a kernel, side by side along
-channels, so a convolution (or its kernel gradient) is one matmul, where XLA:CPU's dot reaches
-2-5x the speed of the convolution it emits for some shapes (the Inception stem's 1x1 and 3x3
-convs, a transposed conv's kernel gradient: experiments/benchmarks/)."""
+channels, so a convolution (or its kernel gradient) is one matmul, where XLA:CPU's dot is
+faster than the convolution it emits for some shapes (the kernel gradients of the 32x32 nets'
+stride-1 convs: experiments/benchmarks/)."""
 from typing import Optional, Sequence, Tuple
 
 import jax
@@ -28,7 +28,8 @@ def taps(x, rows: Sequence[int], cols: Sequence[int], strides: Tuple[int, int],
 # conv (models.conv) 79 ms as one dot over the batch, 64-65 ms with 1, 4 or 16 MiB chunks, 97 ms
 # with XLA's own backward; G's 7x7x128 -> 14x14x64 Upsample 74 ms as one dot, 58 / 49 / 62 ms
 # with 1 / 4 / 16 MiB chunks. At batch 64, 4 MiB: 13.4 against 20.8 ms (one dot) for D's conv,
-# 15.3 against 15.5 for the Upsample.
+# 15.3 against 15.5 for the Upsample. Those two strided layers now take XLA's kernel gradient of
+# a strided conv (models/conv.py, models/upsample.py); the chunks serve the stride-1 convs.
 CHUNK_BYTES = 2 ** 22
 
 
