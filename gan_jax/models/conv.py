@@ -87,11 +87,11 @@ def conv_dot_grad(x, kernel, strides, padding, own_backward: bool = True):
   subpixel_dx = (own_backward
                  and cin * strides[0] * strides[1] >= upsample.SUBPIXEL_FORWARD_MIN_WIDTH
                  and min(min(p) for p in dx_pads) >= 0)
-  chunk = im2col.chunk_size(n, _window_bytes(x, kernel, strides, pads))
 
   def kernel_grad(x, g):  # dL/dkernel at input x for the output cotangent g.
     if not own_backward or strides != (1, 1):
       return jax.linear_transpose(lambda k: forward(x, k), kernel_shape)(g)[0]
+    chunk = im2col.chunk_size(n, _window_bytes(x, kernel, strides, pads))
     # Windows of x padded as the forward pads it (negative pads crop, as in lax).
     xp = lax.pad(x, 0.0, ((0, 0, 0), (lo_h, hi_h, 0), (lo_w, hi_w, 0), (0, 0, 0)))
     rows = lambda start, size: im2col.taps(  # noqa: E731
