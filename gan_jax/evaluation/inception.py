@@ -17,7 +17,7 @@ rounding; the reference test checks this):
     instead of 192..1280, and the conv joins the merged 1x1 above.
 Convs run in NHWC, each in the form measured fastest on XLA:CPU for its shape (see `_conv`,
 `pick_impl`): 1x1 convs as one `jnp.dot`, the 3x3 and 1-D (1x7, 1x3, ...) stride-1 convs as
-Winograd tiles (`gan_jax.winograd`, 1.5-2.2x fewer multiply-adds), the 5x5, stride-2 and 8x8
+Winograd tiles (`gan_jax.winograd`, 1.65-4x fewer multiply-adds), the 5x5, stride-2 and 8x8
 convs as XLA's conv; a few images at a time on CPU.
 """
 import functools
@@ -42,6 +42,12 @@ FEATURE_DIM = 2048
 PRECISION = jax.lax.Precision.HIGHEST
 CONV_IMPLS = ('xla', 'im2col', 'winograd')  # See `_conv`; 'auto' picks one per layer.
 CHUNK_IMAGES = 10  # Images per step on CPU; see `apply`.
+# Winograd outputs per tile by kernel length: F(4, 3) for the 3x3, 1x3 and 3x1 convs (36 products
+# per 16 outputs where F(2, 3) takes 64, and 2.25 tiles' values per output to transform where it
+# takes 4): whole forward 1.02-1.06x the images/s of F(2, 3) everywhere, features within 2e-5 of
+# it (inception_profile.md). F(2, 7) for 1x7 / 7x1: F(3, 7) and F(4, 7) need more interpolation
+# points and gained nothing measurable.
+WINOGRAD_TILE = {3: 4, 7: 2}
 # Compile `apply` with these on CPU (jax.jit(..., compiler_options=...)): XLA:CPU's own dot and
 # conv kernels instead of its default YNNPACK fusions, 15.8 against 13.7 images/s on 2 AVX2
 # cores (experiments/benchmarks/inception_profile.md).
@@ -181,7 +187,8 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
     impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
   if impl == 'winograd':
-    y = winograd.conv(x, kernel, pads, precision=PRECISION)
+    y = winograd.conv(x, kernel, pads, tile=WINOGRAD_TILE.get(max(kh, kw), 2),
+                      precision=PRECISION)
   elif impl == 'xla':
     y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads,
                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
