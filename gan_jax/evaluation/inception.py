@@ -154,12 +154,13 @@ def load_inception_params(path=None):
 def pick_impl(kernel_shape, stride, use_winograd=True, size=None):
   """Measured on XLA:CPU with XLA's own kernels (2 AVX2 and 2 AVX-512 cores; per-conv tables in
   experiments/benchmarks/inception_profile.md): 1x1 convs are plain matmuls; the 1-D (1x7,
-  7x1, 1x3, 3x1) and 3x3 convs on maps wider than 8 run as Winograd F(2, k) tiles, 1.5-2.2x
-  fewer multiply-adds as batched dots; XLA's conv wins the rest on both kinds of cores: the
-  stride-2 reductions (1.2-2.3x faster than im2col + dot), the 5x5 convs (Winograd's 36 planes
-  of tiles cost more to transform than they save) and the 3x3 convs on 8x8 maps (16 tiles an
-  image). size: the input's width (None: not known, taken as large). use_winograd=False: the
-  choice without Winograd, for comparison."""
+  7x1, 1x3, 3x1) and 3x3 convs on maps wider than 8 run as Winograd tiles (WINOGRAD_TILE),
+  1.65-4x fewer multiply-adds as batched dots; XLA's conv wins the rest on both kinds of cores:
+  the stride-2 reductions (1.2-2.3x faster than im2col + dot), the 5x5 convs (F(2, 5)'s 36
+  planes of tiles cost more to transform than they save; F(4, 5) gained nothing measurable)
+  and the 3x3 convs on 8x8 maps (F(2, 3) and F(4, 3) both slower there). size: the input's
+  width (None: not known, taken as large). use_winograd=False: the choice without Winograd,
+  for comparison."""
   kh, kw, _, _ = kernel_shape
   if kh == kw == 1 and stride == 1:
     return 'im2col'  # A 1x1 conv is one plain dot; nothing to concatenate.
