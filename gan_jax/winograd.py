@@ -73,18 +73,40 @@ def _transform_axis(x, mat, step, count, *, axis, stack_axis):
   return jnp.stack(_combine(mat, parts), axis=stack_axis)
 
 
-def conv(x, kernel, padding, *, tile: int = 2, precision=lax.Precision.HIGHEST):
+def _tiles(kernel_shape, tile):
+  kh, kw = kernel_shape[:2]
+  return (tile if kh > 1 else 1), (tile if kw > 1 else 1)
+
+
+def kernel_transform(kernel, *, tile: int = 2, precision=lax.Precision.HIGHEST):
+  """G g G^T of an HWIO kernel for F(tile, k) per axis, as `conv` multiplies it: (a_h * a_w,
+  C_in, C_out). `conv` computes it unless given; a caller that runs one conv many times (in a
+  loop, where XLA does not always hoist it) can compute it once."""
+  kh, kw, cin, cout = kernel.shape
+  mh, mw = _tiles(kernel.shape, tile)
+  (_, g_h, _), (_, g_w, _) = transforms(mh, kh), transforms(mw, kw)
+  u = jnp.einsum('ua,vb,abio->uvio', g_h.astype(np.float32), g_w.astype(np.float32), kernel,
+                 precision=precision)
+  return u.reshape(g_h.shape[0] * g_w.shape[0], cin, cout)
+
+
+def conv(x, kernel, padding, *, tile: int = 2, precision=lax.Precision.HIGHEST,
+         transformed=None):
   """lax.conv_general_dilated(x, kernel, (1, 1), padding) in NHWC / HWIO, by F(tile, k) on
   each spatial axis whose kernel is longer than 1 (a 1x7 kernel transforms only the columns).
 
-  padding: ((top, bottom), (left, right)) zeros. Equal to XLA's conv up to float32 rounding.
+  padding: ((top, bottom), (left, right)) zeros. transformed: `kernel_transform(kernel, tile=
+  tile)` if the caller has it. Equal to XLA's conv up to float32 rounding.
   """
   kh, kw, cin, cout = kernel.shape
-  mh, mw = (tile if kh > 1 else 1), (tile if kw > 1 else 1)
-  (at_h, g_h, bt_h), (at_w, g_w, bt_w) = transforms(mh, kh), transforms(mw, kw)
+  mh, mw = _tiles(kernel.shape, tile)
+  (at_h, _, bt_h), (at_w, _, bt_w) = transforms(mh, kh), transforms(mw, kw)
   ah, aw = bt_h.shape[0], bt_w.shape[0]
-  u = jnp.einsum('ua,vb,abio->uvio', g_h.astype(np.float32), g_w.astype(np.float32), kernel,
-                 precision=precision).reshape(ah * aw, cin, cout)
+  if transformed is None:
+    transformed = kernel_transform(kernel, tile=tile, precision=precision)
+  u = transformed
+  if u.shape != (ah * aw, cin, cout):
+    raise ValueError(f'transformed kernel {u.shape} is not F({tile}, k) of {kernel.shape}')
 
   n, h, w, _ = x.shape
   (top, bottom), (left, right) = padding

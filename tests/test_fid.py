@@ -60,6 +60,28 @@ def test_every_conv_path_computes_the_same_features(params):
         rtol=1e-4, atol=5e-5, err_msg=f'{impl} {stem_per_image} {chunk}')
 
 
+@needs_weights
+def test_load_transforms_the_kernels_of_the_winograd_convs_once(params):
+  # load_inception_params keeps each Winograd conv's transformed kernel beside it, so that
+  # `apply` does not redo it per chunk: exactly the convs 'auto' runs as Winograd on this
+  # backend, and the features are those of the transforms computed in the forward.
+  convs = jax.tree_util.tree_flatten_with_path(params, is_leaf=inception._is_conv)[0]
+  with_transform = {jax.tree_util.keystr(path) for path, conv in convs if 'winograd' in conv}
+  expected = set()
+  if jax.default_backend() == 'cpu':
+    # The 3x3 convs of the stem and of the 35x35 blocks, and every 1-D conv.
+    expected = {jax.tree_util.keystr(path) for path, conv in convs
+                if conv['kernel'].shape[0] * conv['kernel'].shape[1] in (3, 7)
+                or path[-1].key in ('conv_1', 'conv_2', 'conv_4', '3x3a', '3x3b')}
+    expected -= {"['mixed_3']['3x3b']"}  # Stride 2.
+  assert with_transform == expected
+  plain = jax.tree.map(lambda conv: {k: v for k, v in conv.items() if k != 'winograd'}, params,
+                       is_leaf=inception._is_conv)
+  images = np.random.default_rng(2).integers(0, 256, (2, 80, 80, 1), np.uint8)
+  np.testing.assert_allclose(apply_inception(params, images), apply_inception(plain, images),
+                             rtol=1e-4, atol=5e-5)
+
+
 @pytest.mark.parametrize('size', [1, 2, 5, 8, 17])
 def test_pools_match_reduce_window(size):
   # The slice-based pools against lax.reduce_window's definition, down to the 1-wide maps that

@@ -40,3 +40,17 @@ def test_conv_equals_xla(kh, kw, pad, tile):
   assert got.shape == expected.shape
   scale = float(jnp.abs(expected).max())
   np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * scale * tile ** 2)
+
+
+def test_a_given_kernel_transform_is_the_one_conv_computes():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 9, 10, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 3, 4)), jnp.float32)
+  pads = ((1, 1), (1, 1))
+  conv = jax.jit(winograd.conv, static_argnames=('padding', 'tile'))
+  u = jax.jit(winograd.kernel_transform, static_argnames='tile')(kernel, tile=4)
+  assert u.shape == (36, 3, 4)  # F(4, 3) per axis: 6 x 6 planes.
+  np.testing.assert_allclose(conv(x, kernel, pads, tile=4, transformed=u),
+                             conv(x, kernel, pads, tile=4), rtol=0, atol=1e-5)
+  with pytest.raises(ValueError, match='not F'):  # A transform for another tile.
+    winograd.conv(x, kernel, pads, tile=2, transformed=u)

@@ -99,8 +99,9 @@ def load_inception_params(path=None):
     path: the .npz file, or a data folder that contains `inception_fid/`, or None to search
       (see `data_dir.find`).
   Returns:
-    A dict of dicts of float32 jnp arrays ({'kernel': (H, W, I, O), 'bias': (O,)}), read and
-    fused once per process and path (cached: evaluations during training reuse them).
+    A dict of dicts of float32 jnp arrays ({'kernel': (H, W, I, O), 'bias': (O,)}, and
+    'winograd' for the convs run as Winograd tiles on CPU), read and fused once per process
+    and path (cached: evaluations during training reuse them).
   """
   if path is None or Path(path).is_dir():
     path = data_dir.find(WEIGHTS_FILE, path) / WEIGHTS_FILE
@@ -145,7 +146,37 @@ def load_inception_params(path=None):
             'dbl_3x1': _single(c(m + 'tower_1_mixed_conv_1'))}
     if b == 'mixed_10':
       p[b]['pool'] = _single(c(m + 'tower_2_conv'))
-  return jax.tree.map(jnp.asarray, p)
+  return _with_winograd_kernels(jax.tree.map(jnp.asarray, p))
+
+
+def _is_conv(x):
+  return isinstance(x, dict) and 'kernel' in x
+
+
+def _with_winograd_kernels(params, size=299):
+  """params with `winograd.kernel_transform` of each kernel that `apply` ('auto', this backend,
+  size x size input) runs as Winograd tiles, beside it as 'winograd'. `apply` runs its convs
+  inside `lax.map` loops, where XLA:CPU left most of these transforms to be redone for every
+  chunk of images; computed once here: 1.02-1.03x the images/s (inception_profile.md)."""
+  chosen = set()
+
+  def trace(params):
+    path_of = {id(conv['kernel']): tuple(k.key for k in path) for path, conv in
+               jax.tree_util.tree_flatten_with_path(params, is_leaf=_is_conv)[0]}
+
+    def record(x, p, *, stride=1, impl='auto', **kw):
+      if (_resolve_impl(p['kernel'].shape, stride, x.shape[2], impl) == 'winograd'
+          and id(p['kernel']) in path_of):
+        chosen.add(path_of[id(p['kernel'])])
+      return _conv(x, p, stride=stride, impl=impl, **kw)
+    return apply(params, jnp.zeros((1, size, size, 3), jnp.uint8), conv_fn=record)
+
+  jax.eval_shape(trace, params)
+  for path in chosen:
+    conv = functools.reduce(lambda d, key: d[key], path, params)
+    conv['winograd'] = jax.jit(winograd.kernel_transform, static_argnames=('tile', 'precision'))(
+        conv['kernel'], tile=_winograd_tile(conv['kernel'].shape), precision=PRECISION)
+  return params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +202,21 @@ def pick_impl(kernel_shape, stride, use_winograd=True, size=None):
   return 'xla'
 
 
+def _winograd_tile(kernel_shape):
+  return WINOGRAD_TILE.get(max(kernel_shape[:2]), 2)
+
+
+def _resolve_impl(kernel_shape, stride, width, impl):
+  """The conv form `_conv` runs: 'auto' resolved by `pick_impl` for this backend."""
+  kh, kw = kernel_shape[:2]
+  if impl == 'auto':
+    # Winograd's choice is measured on XLA:CPU only; GPU libraries pick their own algorithms.
+    impl = pick_impl(kernel_shape, stride, jax.default_backend() == 'cpu', width)
+  if impl == 'winograd' and (stride > 1 or kh * kw == 1):
+    impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
+  return impl
+
+
 def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   """Conv + bias (+ ReLU). 'same' zero-pads by k//2 per side, else no padding.
 
@@ -181,15 +227,12 @@ def _conv(x, p, *, stride=1, same=True, relu=True, impl='auto'):
   """
   kernel, bias = p['kernel'], p['bias']
   kh, kw, cin, cout = kernel.shape
-  if impl == 'auto':
-    # Winograd's choice is measured on XLA:CPU only; GPU libraries pick their own algorithms.
-    impl = pick_impl(kernel.shape, stride, jax.default_backend() == 'cpu', x.shape[2])
-  if impl == 'winograd' and (stride > 1 or kh * kw == 1):
-    impl = 'im2col'  # Winograd tiles stride-1 convs only; a 1x1 conv is a dot already.
+  impl = _resolve_impl(kernel.shape, stride, x.shape[2], impl)
   pads = ((kh // 2, kh // 2), (kw // 2, kw // 2)) if same else ((0, 0), (0, 0))
   if impl == 'winograd':
-    y = winograd.conv(x, kernel, pads, tile=WINOGRAD_TILE.get(max(kh, kw), 2),
-                      precision=PRECISION)
+    # The kernel transformed at load time where it was (_with_winograd_kernels).
+    y = winograd.conv(x, kernel, pads, tile=_winograd_tile(kernel.shape), precision=PRECISION,
+                      transformed=p.get('winograd'))
   elif impl == 'xla':
     y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), pads,
                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
