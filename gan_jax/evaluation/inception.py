@@ -43,10 +43,10 @@ PRECISION = jax.lax.Precision.HIGHEST
 CONV_IMPLS = ('xla', 'im2col', 'winograd')  # See `_conv`; 'auto' picks one per layer.
 CHUNK_IMAGES = 10  # Images per step on CPU; see `apply`.
 # Winograd outputs per tile by kernel length: F(4, 3) for the 3x3, 1x3 and 3x1 convs (36 products
-# per 16 outputs where F(2, 3) takes 64, and 2.25 tiles' values per output to transform where it
-# takes 4): whole forward 1.02-1.06x the images/s of F(2, 3) everywhere, features within 2e-5 of
-# it (inception_profile.md). F(2, 7) for 1x7 / 7x1: F(3, 7) and F(4, 7) need more interpolation
-# points and gained nothing measurable.
+# and 36 transformed input values per 16 outputs where F(2, 3) takes 64 of each): the whole
+# forward 1.02-1.06x the images/s of F(2, 3), features within 2e-5 of it (inception_profile.md).
+# F(2, 7) for 1x7 / 7x1: F(3, 7) and F(4, 7) need more interpolation points and gained nothing
+# measurable.
 WINOGRAD_TILE = {3: 4, 7: 2}
 # Compile `apply` with these on CPU (jax.jit(..., compiler_options=...)): XLA:CPU's own dot and
 # conv kernels instead of its default YNNPACK fusions, 15.8 against 13.7 images/s on 2 AVX2
