@@ -7,7 +7,7 @@ min), seed 0: FID 6.8, label accuracy 99.5 %. `infogan` adds InfoGAN's fully con
 (dcgan.fc_hidden), G at twice D's rate, 5,000 steps (~23-26 min): seeds 0-2 FID
 8.8 +- 0.04; Fashion-MNIST seed 0 23.8 (no gain there). `clusters=30` conditions G and D on
 30 k-means clusters of the training pixels, no labels read, and runs 15,000 steps (~25 min
-alone on 2 AVX-512 cores; MNIST 26,000, ~29 min on Intel Xeon ones): the best of both data sets,
+alone on 2 AVX-512 cores; MNIST 26,000, 29-31 min on Intel Xeon ones): the best of both data sets,
 seeds 0-2, Fashion-MNIST (`fashion_mnist,clusters=30`) FID 14.15 +- 0.81 (16.95 +- 0.97 at
 10,000 steps), MNIST 4.98 +- 0.05 with MNIST's EMA decay of 0.9995, lazy R1 on D and G of width
 48 (5.15 +- 0.09 at the 20,000 steps 30 minutes hold on AMD EPYC cores, `clusters=30,steps=20000`;
@@ -89,7 +89,7 @@ def get_config(arg=None):
     config.ema.start_step = 1000
   # With clusters the FID still falls after 10,000 steps (Fashion-MNIST, each seed 0-2, README
   # "The best"); 15,000 take ~25 minutes alone on 2 AVX-512 cores. MNIST runs the 26,000 that 30
-  # minutes hold with its narrower G on 2 Intel Xeon AVX-512 cores (~29 min alone): seeds 0-2 FID
+  # minutes hold with its narrower G on 2 Intel Xeon AVX-512 cores (29-31 min alone): seeds 0-2 FID
   # 4.93 / 5.02 / 4.99 there, against 4.95 / 5.02 / 5.07 at 25,000 and 5.15 / 5.24 / 5.15 at
   # 20,000. On AMD EPYC AVX-512 cores 30 minutes hold 20,000 (29.9 min; `steps=20000`).
   default_steps = 15000 if arg.clusters else 10000
