@@ -172,10 +172,11 @@ def _with_winograd_kernels(params, size=299):
     return apply(params, jnp.zeros((1, size, size, 3), jnp.uint8), conv_fn=record)
 
   jax.eval_shape(trace, params)
+  transform = jax.jit(winograd.kernel_transform, static_argnames=('tile', 'precision'))
   for path in chosen:
     conv = functools.reduce(lambda d, key: d[key], path, params)
-    conv['winograd'] = jax.jit(winograd.kernel_transform, static_argnames=('tile', 'precision'))(
-        conv['kernel'], tile=_winograd_tile(conv['kernel'].shape), precision=PRECISION)
+    conv['winograd'] = transform(conv['kernel'], tile=_winograd_tile(conv['kernel'].shape),
+                                 precision=PRECISION)
   return params
 
 
